@@ -1,0 +1,60 @@
+"""Collect expert trajectories and write them as a TFDS dataset (resumable end to end)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+
+import tensorflow_datasets as tfds
+
+from data_pipeline import collect, dcs, rlds_dataset
+from data_pipeline.experts import ExpertPolicy
+
+
+def dataset_name(cfg) -> str:
+    return cfg.get("name") or f"{cfg.env.task}_{cfg.env.preset}_{cfg.env.image_size}px"
+
+
+def _settings(cfg, env_cfg: dcs.EnvConfig) -> dict:
+    # What makes two datasets the same; stored in the metadata and checked on reuse.
+    return {"env": dataclasses.asdict(env_cfg), "num_train": cfg.num_train, "num_eval": cfg.num_eval,
+            "num_steps": cfg.num_steps, "seed": cfg.seed}
+
+
+def build_dataset(cfg) -> str:
+    """Returns the path of the built dataset, collecting and building only what is missing."""
+    env_cfg = dcs.EnvConfig(**cfg.env).validate()
+    if cfg.num_train < 1 or cfg.num_eval < 0 or cfg.num_steps < 1:
+        raise ValueError(f"need num_train >= 1, num_eval >= 0, num_steps >= 1; got "
+                         f"{cfg.num_train}, {cfg.num_eval}, {cfg.num_steps}")
+    name = dataset_name(cfg)
+    path = rlds_dataset.dataset_dir(cfg.data_dir, name)
+    settings = _settings(cfg, env_cfg)
+    if os.path.isfile(os.path.join(path, "dataset_info.json")):
+        found = rlds_dataset.TrajectoryDataset(path).metadata.get("settings")
+        if found != json.loads(json.dumps(settings)):
+            raise ValueError(f"dataset {path} exists with other settings:\n  found {found}\n  wanted {settings}\n"
+                             "give this dataset another name (config.name) or delete the old one")
+        print(f"dataset already built: {path}")
+        return path
+
+    staging = os.path.join(cfg.data_dir, "staging", name)
+    for split, n in (("train", cfg.num_train), ("eval", cfg.num_eval)):
+        if n:
+            collect.collect_split(env_cfg, split, n, cfg.num_steps, staging, cfg.seed, cfg.num_workers)
+
+    domain, task = dcs.TASKS[env_cfg.task]
+    policy = ExpertPolicy(env_cfg.task)
+    metadata = {"settings": settings, "domain": domain, "task": task, "preset": env_cfg.preset,
+                "state_keys": policy.obs_keys,
+                "labeled_subsets": rlds_dataset.labeled_subsets(cfg.num_train, cfg.seed)}
+    builder = rlds_dataset.DcsTrajectories(
+        config=rlds_dataset.DcsConfig(name=name, image_size=env_cfg.image_size, state_dim=policy.state_dim,
+                                      action_dim=policy.action_dim, description=json.dumps(settings)),
+        data_dir=cfg.data_dir, staging_dir=staging, metadata=metadata, file_format="array_record")
+    download_config = tfds.download.DownloadConfig(num_shards=cfg.get("num_shards") or None)
+    builder.download_and_prepare(download_config=download_config)
+    if not cfg.get("keep_staging", False):
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
