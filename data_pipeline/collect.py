@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing as mp
 import os
+import re
 import zipfile
 
 import numpy as np
@@ -64,6 +65,14 @@ def staging_path(staging_dir: str, split: str, index: int) -> str:
     return os.path.join(staging_dir, split, f"episode_{index:06d}.npz")
 
 
+def staged_episodes(staging_dir: str, split: str) -> dict[int, str]:
+    """Finished episodes of a split by index (partial files of killed workers are ignored)."""
+    folder = os.path.join(staging_dir, split)
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    found = (re.fullmatch(r"episode_(\d{6})\.npz", n) for n in names)
+    return {int(m.group(1)): os.path.join(folder, m.group(0)) for m in found if m}
+
+
 def load_staged(path: str) -> dict:
     with np.load(path, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
@@ -81,8 +90,9 @@ def _collect_one(job) -> tuple[int, float]:
     env_cfg, split, index, seed, num_steps, staging_dir = job
     episode = run_episode(dataclasses.replace(env_cfg, split=split), seed, num_steps)
     path = staging_path(staging_dir, split, index)
-    tmp = path + f".tmp{os.getpid()}.npz"
-    np.savez_compressed(tmp, **episode)
+    tmp = f"{path}.partial{os.getpid()}"  # must not match staged_episodes()
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **episode)
     os.replace(tmp, path)
     return index, float(episode["meta_return"])
 

@@ -22,6 +22,21 @@ def _settings(cfg, env_cfg: dcs.EnvConfig) -> dict:
             "num_steps": cfg.num_steps, "seed": cfg.seed}
 
 
+def _claim_staging(staging: str, settings: dict) -> None:
+    """Staged episodes are resumed only under the settings that produced them."""
+    os.makedirs(staging, exist_ok=True)
+    marker = os.path.join(staging, "settings.json")
+    if os.path.isfile(marker):
+        with open(marker) as f:
+            found = json.load(f)
+        if found != json.loads(json.dumps(settings)):
+            raise ValueError(f"staging folder {staging} holds episodes collected with other settings:\n"
+                             f"  found {found}\n  wanted {settings}\ndelete it or choose another config.name")
+    else:
+        with open(marker, "w") as f:
+            json.dump(settings, f, indent=1)
+
+
 def build_dataset(cfg) -> str:
     """Returns the path of the built dataset, collecting and building only what is missing."""
     env_cfg = dcs.EnvConfig(**cfg.env).validate()
@@ -40,6 +55,7 @@ def build_dataset(cfg) -> str:
         return path
 
     staging = os.path.join(cfg.data_dir, "staging", name)
+    _claim_staging(staging, settings)
     for split, n in (("train", cfg.num_train), ("eval", cfg.num_eval)):
         if n:
             collect.collect_split(env_cfg, split, n, cfg.num_steps, staging, cfg.seed, cfg.num_workers)
@@ -52,7 +68,8 @@ def build_dataset(cfg) -> str:
     builder = rlds_dataset.DcsTrajectories(
         config=rlds_dataset.DcsConfig(name=name, image_size=env_cfg.image_size, state_dim=policy.state_dim,
                                       action_dim=policy.action_dim, description=json.dumps(settings)),
-        data_dir=cfg.data_dir, staging_dir=staging, metadata=metadata, file_format="array_record")
+        data_dir=cfg.data_dir, staging_dir=staging, split_sizes={"train": cfg.num_train, "eval": cfg.num_eval},
+        metadata=metadata, file_format="array_record")
     download_config = tfds.download.DownloadConfig(num_shards=cfg.get("num_shards") or None)
     builder.download_and_prepare(download_config=download_config)
     if not cfg.get("keep_staging", False):

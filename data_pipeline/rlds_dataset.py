@@ -62,8 +62,10 @@ class DcsTrajectories(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "First release."}
 
-    def __init__(self, *, staging_dir: str | None = None, metadata: dict | None = None, **kwargs):
+    def __init__(self, *, staging_dir: str | None = None, split_sizes: dict[str, int] | None = None,
+                 metadata: dict | None = None, **kwargs):
         self._staging_dir = staging_dir
+        self._split_sizes = split_sizes or {}
         self._extra_metadata = metadata or {}
         super().__init__(**kwargs)
 
@@ -78,14 +80,16 @@ class DcsTrajectories(tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         if not self._staging_dir:
             raise ValueError("building the dataset needs staging_dir (run the collection first)")
-        splits = [s for s in collect.SPLIT_IDS if glob.glob(os.path.join(self._staging_dir, s, "episode_*.npz"))]
+        splits = [s for s in collect.SPLIT_IDS if self._split_sizes.get(s)]
         return {s: self._generate_examples(s) for s in splits}
 
     def _generate_examples(self, split):
         meta = self._extra_metadata
-        for path in sorted(glob.glob(os.path.join(self._staging_dir, split, "episode_*.npz"))):
-            ep = collect.load_staged(path)
-            index = int(os.path.basename(path)[len("episode_"):-len(".npz")])
+        staged = collect.staged_episodes(self._staging_dir, split)
+        for index in range(self._split_sizes[split]):
+            if index not in staged:
+                raise FileNotFoundError(f"episode {index} of split {split!r} is not staged in {self._staging_dir}")
+            ep = collect.load_staged(staged[index])
             steps = {k: ep[k] for k in collect.STEP_KEYS if k not in ("image", "state")}
             steps["observation"] = {"image": ep["image"], "state": ep["state"]}
             yield index, {"steps": steps, "episode_metadata": {

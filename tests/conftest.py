@@ -1,0 +1,25 @@
+"""Test set-up: several CPU devices for sharding tests, a private cache for background videos."""
+import os
+
+# Must precede the first jax import anywhere in the test session.
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    os.environ["LAM_JAX_CACHE"] = str(tmp_path_factory.mktemp("lam_jax_cache"))
+    yield
+
+
+@pytest.fixture
+def collect_config(tmp_path):
+    """The smoke collection config writing under a fresh temporary data_dir."""
+    from configs import collect
+    cfg = collect.get_config("smoke")
+    cfg.data_dir = str(tmp_path / "data")
+    cfg.num_workers = 1
+    return cfg

@@ -1,0 +1,138 @@
+import dataclasses
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from data_pipeline import collect, dcs, rlds_dataset
+from data_pipeline.make_dataset import build_dataset
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _env_cfg(cfg, split="train"):
+    return dataclasses.replace(dcs.EnvConfig(**cfg.env), split=split)
+
+
+def test_round_trip_collect_tfds_read(collect_config):
+    cfg = collect_config
+    cfg.keep_staging = True
+    path = build_dataset(cfg)
+    ds = rlds_dataset.TrajectoryDataset(path)
+    assert ds.splits == ["eval", "train"]
+    assert ds.num_episodes("train") == 2 and ds.num_episodes("eval") == 1
+    assert ds.labeled_indices(2) == [0, 1]
+    staging = os.path.join(cfg.data_dir, "staging", os.path.basename(os.path.dirname(path)))
+    for split, n in (("train", 2), ("eval", 1)):
+        for i in range(n):
+            ep = ds.episode(split, i)
+            staged = collect.load_staged(collect.staging_path(staging, split, i))
+            for key in collect.STEP_KEYS:
+                np.testing.assert_array_equal(ep[key], staged[key], err_msg=key)
+            assert ep["image"].shape == (51, 64, 64, 3) and ep["image"].dtype == np.uint8
+            assert ep["state"].shape == (51, 17) and ep["action"].shape == (51, 6)
+            assert ep["is_first"][0] and ep["is_last"][-1] and ep["is_first"].sum() == ep["is_last"].sum() == 1
+            assert not ep["is_terminal"].any() and np.all(ep["action"][-1] == 0)
+            assert np.all(np.abs(ep["action"]) <= 1)
+            meta = ep["metadata"]
+            assert meta["index"] == i and meta["seed"] == collect.episode_seed(cfg.seed, split, i)
+            assert meta["domain"] == "cheetah" and meta["difficulty"] == "scale_easy_video_hard"
+            assert np.isclose(meta["return"], ep["reward"].sum())
+            videos = rlds_dataset.collect.dcs.backgrounds.SPLIT_VIDEOS[split]
+            assert meta["background_video"] in videos
+    # The stored episode is exactly what a fresh rollout with its seed produces.
+    fresh = collect.run_episode(_env_cfg(cfg), collect.episode_seed(cfg.seed, "train", 1), cfg.num_steps)
+    np.testing.assert_array_equal(ds.episode("train", 1)["image"], fresh["image"])
+    # Re-running with the same settings reuses the dataset; other settings are refused.
+    assert build_dataset(cfg) == path
+    cfg.num_steps = 60
+    with pytest.raises(ValueError, match="exists with other settings"):
+        build_dataset(cfg)
+
+
+def test_corrupt_shard_and_missing_dataset_give_clear_errors(collect_config, tmp_path):
+    path = build_dataset(collect_config)
+    shard, = glob.glob(os.path.join(path, "*-train.array_record-*"))
+    with open(shard, "r+b") as f:
+        f.truncate(os.path.getsize(shard) // 2)
+    with pytest.raises(rlds_dataset.CorruptDatasetError, match="corrupt"):
+        rlds_dataset.TrajectoryDataset(path).episode("train", 0)
+    with pytest.raises(FileNotFoundError, match="no TFDS dataset"):
+        rlds_dataset.TrajectoryDataset(str(tmp_path / "nothing"))
+    with pytest.raises(KeyError, match="no labeled subset of 8"):
+        rlds_dataset.TrajectoryDataset(path).labeled_indices(8)
+
+
+def test_bad_collection_config_is_rejected(collect_config):
+    collect_config.env.task = "cheetah-fly"
+    with pytest.raises(ValueError, match="unknown task"):
+        build_dataset(collect_config)
+    collect_config.env.task = "cheetah-run"
+    collect_config.num_train = 0
+    with pytest.raises(ValueError, match="num_train >= 1"):
+        build_dataset(collect_config)
+
+
+def test_labeled_subsets_are_nested_samples():
+    subsets = rlds_dataset.labeled_subsets(100, seed=0)
+    assert sorted(map(int, subsets)) == [2, 4, 8, 16, 32, 64]
+    for small, big in zip(["2", "4", "8", "16", "32"], ["4", "8", "16", "32", "64"]):
+        assert set(subsets[small]) < set(subsets[big])
+    assert subsets["8"] != list(range(8))  # sampled, not the first k
+
+
+def test_interrupted_collection_resumes_without_loss_or_duplicates(collect_config):
+    cfg = collect_config
+    cfg.num_train, cfg.num_eval, cfg.num_steps = 4, 0, 150
+    cfg.keep_staging = True
+    staging = os.path.join(cfg.data_dir, "staging", f"{cfg.env.task}_{cfg.env.preset}_64px", "train")
+    cmd = [sys.executable, "-m", "experiments.collect_dataset", "--config=configs/collect.py:smoke",
+           "--config.num_train=4", "--config.num_eval=0", "--config.num_steps=150",
+           "--config.num_workers=1", f"--config.data_dir={cfg.data_dir}"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while len(glob.glob(os.path.join(staging, "episode_*.npz"))) < 1:
+        assert proc.poll() is None, "collection ended before it could be interrupted"
+        assert time.time() < deadline, "no episode was staged in time"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = sorted(glob.glob(os.path.join(staging, "episode_*.npz")))
+    assert 1 <= len(done_before) < 4
+    kept = {p: os.path.getmtime(p) for p in done_before}
+
+    ds = rlds_dataset.TrajectoryDataset(build_dataset(cfg))
+    assert ds.num_episodes("train") == 4
+    assert [ds.episode("train", i)["metadata"]["index"] for i in range(4)] == [0, 1, 2, 3]
+    seeds = [ds.episode("train", i)["metadata"]["seed"] for i in range(4)]
+    assert seeds == [collect.episode_seed(cfg.seed, "train", i) for i in range(4)]
+    # Episodes staged before the kill were reused, not collected again; all match a fresh rollout.
+    assert all(os.path.getmtime(p) == mtime for p, mtime in kept.items())
+    last = collect.run_episode(_env_cfg(cfg), seeds[3], cfg.num_steps)
+    np.testing.assert_array_equal(ds.episode("train", 3)["image"], last["image"])
+    np.testing.assert_array_equal(ds.episode("train", 3)["action"], last["action"])
+
+
+def test_resume_under_other_settings_is_refused(collect_config):
+    build_dataset(collect_config)  # leaves no staging behind
+    staging = os.path.join(collect_config.data_dir, "staging", "cheetah-run_scale_easy_video_hard_64px")
+    assert not os.path.exists(staging)
+    collect_config.name, collect_config.keep_staging = "other", True
+    build_dataset(collect_config)
+    collect_config.num_steps = 30
+    import shutil
+    shutil.rmtree(rlds_dataset.dataset_dir(collect_config.data_dir, "other"))
+    with pytest.raises(ValueError, match="staging folder .* other settings"):
+        build_dataset(collect_config)
+
+
+def test_missing_episodes_detects_corrupt_staging(tmp_path):
+    os.makedirs(tmp_path / "train")
+    (tmp_path / "train" / "episode_000001.npz").write_bytes(b"not a zip")
+    assert collect.missing_episodes(str(tmp_path), "train", 3) == [0, 1, 2]
+    assert not (tmp_path / "train" / "episode_000001.npz").exists()

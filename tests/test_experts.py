@@ -1,0 +1,36 @@
+import numpy as np
+import pytest
+
+from data_pipeline import dcs
+from data_pipeline.experts import ExpertPolicy
+
+
+def test_cheetah_expert_return_on_vanilla():
+    policy = ExpertPolicy("cheetah-run")
+    env = dcs.make_env(dcs.EnvConfig(task="cheetah-run", preset="vanilla"), seed=0)
+    ts, total, steps = env.reset(), 0.0, 0
+    while not ts.last():
+        action, raw = policy.act(policy.flatten(ts.observation))
+        assert np.all(np.abs(action) <= 1.0) and action.shape == (6,)
+        ts = env.step(action)
+        total += ts.reward
+        steps += 1
+    assert steps == 1000
+    assert total > 700, total
+
+
+@pytest.mark.parametrize("task,state_dim,action_dim", [
+    ("cheetah-run", 17, 6), ("walker-run", 24, 6), ("hopper-hop", 15, 4), ("humanoid-walk", 67, 21)])
+def test_all_experts_load_and_act_in_bounds(task, state_dim, action_dim):
+    policy = ExpertPolicy(task)
+    assert (policy.state_dim, policy.action_dim) == (state_dim, action_dim)
+    state = np.random.default_rng(0).normal(size=state_dim).astype(np.float32) * 5
+    action, raw = policy.act(state)
+    assert action.shape == (action_dim,) and np.all(np.abs(action) <= 1.0)
+    if policy.params["output_transform"] == "clip":
+        np.testing.assert_allclose(action, np.clip(raw, -1, 1))
+
+
+def test_unknown_expert_is_rejected():
+    with pytest.raises(ValueError, match="no expert policy"):
+        ExpertPolicy("cheetah-fly")
