@@ -1,0 +1,11 @@
+"""LAOM: latent-space FDM with EMA target, shared encoder, re-injecting MLP heads, augmentations."""
+from configs import common
+
+
+def get_config(arg=None):
+    variant, overrides = common.split_arg(arg)
+    c = common.base_config(variant)
+    c.model.name = "laom"
+    c.model.augment = True
+    c.max_offset = 1 if variant == "smoke" else 10  # multi-step IDM
+    return common.apply_overrides(c, overrides)

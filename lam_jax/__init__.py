@@ -1,0 +1,1 @@
+"""lam-jax: latent action models (LAPO, LAOM, LAOM+supervision, IDM) in JAX/Flax NNX."""

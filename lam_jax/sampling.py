@@ -1,0 +1,95 @@
+"""Window sampling: (o_t, o_{t+1}, o_{t+k}) frame stacks with first-frame padding.
+
+Device-side: episodes live sharded along the mesh's data axis; each device samples its share of
+the batch from its own episodes inside ``shard_map``, so no frames cross devices or the host.
+Streaming fallback: the same windows sampled on the host and copied per step, for datasets larger
+than device memory.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from lam_jax.data import Episodes
+from lam_jax.sharding import DATA_AXIS
+
+
+def stack_indices(t_end, frame_stack: int):
+    """Frame indices [..., S] ending at t_end, clamped at the episode start (first-frame padding)."""
+    offsets = jnp.arange(frame_stack - 1, -1, -1) if isinstance(t_end, jax.Array) else np.arange(frame_stack - 1, -1, -1)
+    return (t_end[..., None] - offsets).clip(0)
+
+
+def _gather_stack(frames, ep, t_end, frame_stack):
+    f = frames[ep[:, None], stack_indices(t_end, frame_stack)]  # [B, S, H, W, 3]
+    b, s, h, w, c = f.shape
+    return f.transpose(0, 2, 3, 1, 4).reshape(b, h, w, s * c)
+
+
+def sample_windows(data: dict, key, batch_size: int, frame_stack: int, max_offset: int) -> dict:
+    """Samples windows from (local) episode arrays; returns stacks, a_t, s_t and the indices used."""
+    frames = data["frames"]
+    num_eps, length = frames.shape[:2]
+    k_ep, k_off, k_t = jax.random.split(key, 3)
+    ep = jax.random.randint(k_ep, (batch_size,), 0, num_eps)
+    k = jax.random.randint(k_off, (batch_size,), 1, max_offset + 1)
+    t = jax.random.randint(k_t, (batch_size,), 0, length - k)  # t + k <= T - 1
+    return {"obs": _gather_stack(frames, ep, t, frame_stack),
+            "next": _gather_stack(frames, ep, t + 1, frame_stack),
+            "future": _gather_stack(frames, ep, t + k, frame_stack),
+            "action": data["actions"][ep, t], "state": data["states"][ep, t],
+            "episode": ep, "t": t, "k": k}
+
+
+def shard_episodes(episodes: Episodes, mesh) -> dict:
+    """Places episodes in device memory, split along the data axis (episodes repeated to divide evenly)."""
+    n = mesh.shape[DATA_AXIS]
+    reps = -(-episodes.num_episodes // n) * n
+    idx = np.arange(reps) % episodes.num_episodes
+    sharding = NamedSharding(mesh, P(DATA_AXIS))
+    arrays = {"frames": episodes.frames, "actions": episodes.actions, "states": episodes.states}
+    if jax.process_count() == 1:
+        return {k: jax.device_put(v[idx], sharding) for k, v in arrays.items()}
+    # Multi-host: each process holds its slice of the episodes.
+    per_proc = reps // jax.process_count()
+    local = idx[jax.process_index() * per_proc:(jax.process_index() + 1) * per_proc]
+    return {k: jax.make_array_from_process_local_data(sharding, v[local]) for k, v in arrays.items()}
+
+
+def make_device_sampler(mesh, batch_size: int, frame_stack: int, max_offset: int):
+    """Returns sample(data, key) -> batch sharded along the data axis; call it inside jit."""
+    n = mesh.shape[DATA_AXIS]
+    if batch_size % n:
+        raise ValueError(f"batch size {batch_size} must be divisible by the {n} devices of the data axis")
+
+    def local(data, key):
+        key = jax.random.fold_in(key, jax.lax.axis_index(DATA_AXIS))
+        out = sample_windows(data, key, batch_size // n, frame_stack, max_offset)
+        out["episode"] = out["episode"] + jax.lax.axis_index(DATA_AXIS) * data["frames"].shape[0]
+        return out
+
+    return jax.shard_map(local, mesh=mesh, in_specs=(P(DATA_AXIS), P()), out_specs=P(DATA_AXIS))
+
+
+class HostSampler:
+    """Streaming fallback: samples on the host from NumPy episodes and copies each batch to devices."""
+
+    def __init__(self, episodes: Episodes, mesh, batch_size: int, frame_stack: int, max_offset: int, seed: int = 0):
+        self.episodes, self.batch_size = episodes, batch_size
+        self.frame_stack, self.max_offset = frame_stack, max_offset
+        self.sharding = NamedSharding(mesh, P(DATA_AXIS))
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self) -> dict:
+        e, r = self.episodes, self.rng
+        ep = r.integers(0, e.num_episodes, self.batch_size)
+        k = r.integers(1, self.max_offset + 1, self.batch_size)
+        t = r.integers(0, e.length - k)
+        stack = functools.partial(_gather_stack, e.frames, ep, frame_stack=self.frame_stack)
+        batch = {"obs": stack(t_end=t), "next": stack(t_end=t + 1), "future": stack(t_end=t + k),
+                 "action": e.actions[ep, t], "state": e.states[ep, t], "episode": ep, "t": t, "k": k}
+        return jax.device_put(batch, self.sharding)
