@@ -7,5 +7,5 @@ def get_config(arg=None):
     c = common.base_config(variant)
     c.model.name = "laom"
     c.model.augment = True
-    c.max_offset = 1 if variant == "smoke" else 10  # multi-step IDM
+    c.max_offset = 10 if variant == "paper" else 1  # multi-step IDM
     return common.apply_overrides(c, overrides)

@@ -7,6 +7,6 @@ def get_config(arg=None):
     c = common.base_config(variant)
     c.model.name = "laom"
     c.model.augment = True
-    c.max_offset = 1 if variant == "smoke" else 10
+    c.max_offset = 10 if variant == "paper" else 1  # multi-step IDM
     c.model.labeled_loss_coef = 0.01  # the paper uses 0.001 for cheetah-run
     return common.apply_overrides(c, overrides)

@@ -88,7 +88,7 @@ class Trainer:
         optimizer.update(model, grads)
         if hasattr(model, "ema_update"):
             model.ema_update(self.cfg.model.ema_tau)
-        metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads))
+        metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads))
         return nnx.state((model, optimizer)), metrics
 
     def make_batch(self, data, labeled, key):
