@@ -38,7 +38,8 @@ def base_config(variant: str) -> ml_collections.ConfigDict:
     c.data = ml_collections.ConfigDict(dict(
         path="",  # a built TFDS dataset dir; "" -> synthetic episodes
         labeled_trajectories=s["k"],  # k whole trajectories with action labels
-        synthetic_episodes=8, synthetic_length=64, image_size=64))
+        synthetic_episodes=8, synthetic_length=64, image_size=64,
+        streaming=False))  # True: keep episodes in host memory (larger than device memory)
     c.workdir = ""
     return c
 

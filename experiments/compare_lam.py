@@ -39,6 +39,7 @@ def main():
     p.add_argument("--num_eval", type=int, default=2)
     p.add_argument("--num_steps_env", type=int, default=1000, help="env steps per trajectory")
     p.add_argument("--data_dir", default="data")
+    p.add_argument("--davis_path", default="", help="DAVIS-2017 folder; empty: procedural videos")
     p.add_argument("--workers", type=int, default=os.cpu_count())
     p.add_argument("--set", action="append", default=[], help="LAM config override key=value (repeatable)")
     args = p.parse_args()
@@ -46,6 +47,9 @@ def main():
     ccfg = collect_configs.get_config(f"small,task={args.task},preset={args.preset}")
     ccfg.num_train, ccfg.num_eval, ccfg.num_steps = args.num_train, args.num_eval, args.num_steps_env
     ccfg.data_dir, ccfg.num_workers = args.data_dir, args.workers
+    ccfg.env.davis_path = args.davis_path
+    if args.davis_path:
+        ccfg.name = f"{args.task}_{args.preset}_davis_64px"
     dataset = build_dataset(ccfg)
 
     results = {}

@@ -31,9 +31,11 @@ def _curves_plot(out: str, methods, path: str) -> None:
     for m in methods:
         rows = read_jsonl(os.path.join(out, m, "metrics.jsonl"))
         steps = [r["step"] for r in rows]
-        axes[0].plot(steps, [r["loss"] for r in rows], label=m)
+        objective = "fdm_loss" if "fdm_loss" in rows[0] else "labeled_action_mse"
+        axes[0].plot(steps, [r[objective] for r in rows], label=f"{m} ({objective})")
         axes[1].plot(steps, [r["probe/action_mse"] for r in rows], label=m)
-    axes[0].set_title("training loss")
+    axes[0].set_title("objective (each method's own scale)")
+    axes[0].set_yscale("log")
     axes[1].set_title("online probe: latent -> action MSE")
     for ax in axes:
         ax.set_xlabel("step")

@@ -41,17 +41,32 @@ def sample_windows(data: dict, key, batch_size: int, frame_stack: int, max_offse
     return {"obs": _gather_stack(frames, ep, t, frame_stack),
             "next": _gather_stack(frames, ep, t + 1, frame_stack),
             "future": _gather_stack(frames, ep, t + k, frame_stack),
-            "action": data["actions"][ep, t], "state": data["states"][ep, t],
+            "action": data["actions"][ep, t], "state": data["states"][ep, t],  # states standardised
             "episode": ep, "t": t, "k": k}
 
 
-def shard_episodes(episodes: Episodes, mesh) -> dict:
-    """Places episodes in device memory, split along the data axis (episodes repeated to divide evenly)."""
+def standardised_states(episodes: Episodes, stats=None) -> np.ndarray:
+    """States z-scored per dimension (they only feed probes; raw velocities would dominate MSEs)."""
+    mean, std = stats if stats is not None else state_stats(episodes)
+    return ((episodes.states - mean) / std).astype(np.float32)
+
+
+def state_stats(episodes: Episodes):
+    flat = episodes.states.reshape(-1, episodes.state_dim)
+    return flat.mean(0), flat.std(0) + 1e-6
+
+
+def shard_episodes(episodes: Episodes, mesh, state_stats_=None) -> dict:
+    """Places episodes in device memory, split along the data axis (episodes repeated to divide evenly).
+
+    States are standardised with ``state_stats_`` (default: these episodes' own statistics).
+    """
     n = mesh.shape[DATA_AXIS]
     reps = -(-episodes.num_episodes // n) * n
     idx = np.arange(reps) % episodes.num_episodes
     sharding = NamedSharding(mesh, P(DATA_AXIS))
-    arrays = {"frames": episodes.frames, "actions": episodes.actions, "states": episodes.states}
+    arrays = {"frames": episodes.frames, "actions": episodes.actions,
+              "states": standardised_states(episodes, state_stats_)}
     if jax.process_count() == 1:
         return {k: jax.device_put(v[idx], sharding) for k, v in arrays.items()}
     # Multi-host: each process holds its slice of the episodes.
@@ -78,8 +93,10 @@ def make_device_sampler(mesh, batch_size: int, frame_stack: int, max_offset: int
 class HostSampler:
     """Streaming fallback: samples on the host from NumPy episodes and copies each batch to devices."""
 
-    def __init__(self, episodes: Episodes, mesh, batch_size: int, frame_stack: int, max_offset: int, seed: int = 0):
+    def __init__(self, episodes: Episodes, mesh, batch_size: int, frame_stack: int, max_offset: int, seed: int = 0,
+                 state_stats_=None):
         self.episodes, self.batch_size = episodes, batch_size
+        self.states = standardised_states(episodes, state_stats_)
         self.frame_stack, self.max_offset = frame_stack, max_offset
         self.sharding = NamedSharding(mesh, P(DATA_AXIS))
         self.rng = np.random.default_rng(seed)
@@ -91,5 +108,5 @@ class HostSampler:
         t = r.integers(0, e.length - k)
         stack = functools.partial(_gather_stack, e.frames, ep, frame_stack=self.frame_stack)
         batch = {"obs": stack(t_end=t), "next": stack(t_end=t + 1), "future": stack(t_end=t + k),
-                 "action": e.actions[ep, t], "state": e.states[ep, t], "episode": ep, "t": t, "k": k}
+                 "action": e.actions[ep, t], "state": self.states[ep, t], "episode": ep, "t": t, "k": k}
         return jax.device_put(batch, self.sharding)

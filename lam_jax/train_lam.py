@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from lam_jax import models, sampling, sharding
 from lam_jax.checkpoint import Checkpointer
 from lam_jax.data import Episodes
-from lam_jax.metrics import JsonlWriter
+from lam_jax.metrics import JsonlWriter, read_jsonl
 
 
 def trainable(model) -> nnx.filterlib.Filter:
@@ -29,12 +29,21 @@ def trainable(model) -> nnx.filterlib.Filter:
     return nnx.All(nnx.Param, nnx.Not(nnx.PathContains("target_encoder")))
 
 
+def _param_groups(params):
+    """'probe' for the online probes' parameters, 'model' for everything else."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: "probe" if "probes" in jax.tree_util.keystr(path) else "model", params)
+
+
 def make_optimizer(cfg: ml_collections.ConfigDict) -> optax.GradientTransformation:
+    """Adam with warm-up and cosine decay for the model; the probes get their own Adam so their
+    gradients never eat into the model's global-norm clipping budget."""
     schedule = optax.warmup_cosine_decay_schedule(
         0.0, cfg.learning_rate, min(cfg.warmup_steps, max(cfg.num_steps - 1, 1)), max(cfg.num_steps, 2),
         end_value=cfg.learning_rate * cfg.get("final_lr_fraction", 0.1))
-    return optax.chain(optax.clip_by_global_norm(cfg.grad_clip),
-                       optax.adamw(schedule, weight_decay=cfg.weight_decay))
+    model_tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip),
+                           optax.adamw(schedule, weight_decay=cfg.weight_decay))
+    return optax.multi_transform({"model": model_tx, "probe": optax.adam(cfg.learning_rate)}, _param_groups)
 
 
 def validate_config(cfg) -> None:
@@ -66,13 +75,25 @@ class Trainer:
         optimizer = nnx.Optimizer(model, make_optimizer(cfg), wrt=trainable(model))
         self.graphdef, state = nnx.split((model, optimizer))
         self.state = jax.device_put(state, sharding.replicated(self.mesh))
-        self.data = sampling.shard_episodes(train, self.mesh)
-        self.labeled = sampling.shard_episodes(labeled, self.mesh) if self.use_labels else None
+        self.state_stats = sampling.state_stats(train)
+        self.streaming = cfg.data.get("streaming", False)
+        if self.streaming:  # episodes stay in host memory; batches are sampled there and copied
+            self.data = self.labeled = None
+            self.host_samplers = [sampling.HostSampler(train, self.mesh, cfg.batch_size, cfg.frame_stack,
+                                                       cfg.max_offset, cfg.seed, self.state_stats)]
+            if self.use_labels:
+                self.host_samplers.append(sampling.HostSampler(
+                    labeled, self.mesh, cfg.labeled_batch_size, cfg.frame_stack, cfg.max_offset, cfg.seed + 1,
+                    self.state_stats))
+        else:
+            self.data = sampling.shard_episodes(train, self.mesh, self.state_stats)
+            self.labeled = sampling.shard_episodes(labeled, self.mesh, self.state_stats) if self.use_labels else None
         self.sample = sampling.make_device_sampler(self.mesh, cfg.batch_size, cfg.frame_stack, cfg.max_offset)
         self.sample_labeled = (sampling.make_device_sampler(self.mesh, cfg.labeled_batch_size, cfg.frame_stack,
                                                             cfg.max_offset) if self.use_labels else None)
         self.train_step = jax.jit(self._train_step, donate_argnums=0)
         self.update_step = jax.jit(self._update)
+        self.streaming_step = jax.jit(self._streaming_step, donate_argnums=0)
         self.latent_fn = jax.jit(lambda state, obs, future: nnx.merge(self.graphdef, state)[0].latent_action(obs, future))
         self.base_key = jax.random.PRNGKey(cfg.seed)
 
@@ -88,7 +109,9 @@ class Trainer:
         optimizer.update(model, grads)
         if hasattr(model, "ema_update"):
             model.ema_update(self.cfg.model.ema_tau)
-        metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads))
+        groups = _param_groups(grads)
+        model_grads = jax.tree.map(lambda g, grp: g if grp == "model" else jnp.zeros_like(g), grads, groups)
+        metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(model_grads))
         return nnx.state((model, optimizer)), metrics
 
     def make_batch(self, data, labeled, key):
@@ -102,6 +125,15 @@ class Trainer:
         key = jax.random.fold_in(self.base_key, step)
         k_batch, k_loss = jax.random.split(key)
         return self._update(state, self.make_batch(data, labeled, k_batch), k_loss)
+
+    def _streaming_step(self, state, batch, step):
+        return self._update(state, batch, jax.random.split(jax.random.fold_in(self.base_key, step))[1])
+
+    def _host_batch(self):
+        batch = self.host_samplers[0].sample()
+        if self.use_labels:
+            batch["labeled"] = self.host_samplers[1].sample()
+        return batch
 
     # -- host loop ------------------------------------------------------------------------------
     @property
@@ -127,7 +159,10 @@ class Trainer:
         bar = tqdm(range(start, num_steps), initial=start, total=num_steps, desc=f"train {cfg.model.name}",
                    disable=not progress, unit="step")
         for step in bar:
-            self.state, metrics = self.train_step(self.state, self.data, self.labeled, step)
+            if self.streaming:
+                self.state, metrics = self.streaming_step(self.state, self._host_batch(), step)
+            else:
+                self.state, metrics = self.train_step(self.state, self.data, self.labeled, step)
             if block_each_step:
                 jax.block_until_ready(metrics)
             samples += cfg.batch_size
@@ -145,11 +180,14 @@ class Trainer:
                 ckpt.save(done, self._checkpoint_tree(done))
         if ckpt:
             ckpt.close()
+        if not last and writer and os.path.exists(writer.path):  # already finished: report the last log
+            last = read_jsonl(writer.path)[-1]
+            last.pop("step", None)
         return last
 
     def evaluate(self, episodes: Episodes, num_batches: int = 4) -> dict:
         """Mean loss metrics (incl. online probe MSEs) on other episodes, windows with k = 1."""
-        data = sampling.shard_episodes(episodes, self.mesh)
+        data = sampling.shard_episodes(episodes, self.mesh, self.state_stats)
         sample = sampling.make_device_sampler(self.mesh, self.cfg.batch_size, self.cfg.frame_stack, 1)
         graphdef = self.graphdef
 

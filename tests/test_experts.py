@@ -34,3 +34,23 @@ def test_all_experts_load_and_act_in_bounds(task, state_dim, action_dim):
 def test_unknown_expert_is_rejected():
     with pytest.raises(ValueError, match="no expert policy"):
         ExpertPolicy("cheetah-fly")
+
+
+# Mean return over seeds 0-2 measured with the original release (shared/experts/README.md).
+REFERENCE_RETURNS = {"cheetah-run": 839.89, "walker-run": 797.80, "hopper-hop": 323.79, "humanoid-walk": 626.55}
+
+
+@pytest.mark.parametrize("task", sorted(REFERENCE_RETURNS))
+def test_experts_reproduce_reference_returns(task):
+    from dm_control import suite
+    policy = ExpertPolicy(task)
+    domain, name = dcs.TASKS[task]
+    returns = []
+    for seed in range(3):
+        env = suite.load(domain, name, task_kwargs={"random": seed})  # state only: no rendering needed
+        ts, total = env.reset(), 0.0
+        while not ts.last():
+            ts = env.step(policy.act(policy.flatten(ts.observation))[0])
+            total += ts.reward
+        returns.append(total)
+    assert abs(np.mean(returns) - REFERENCE_RETURNS[task]) < 0.05 * REFERENCE_RETURNS[task], returns

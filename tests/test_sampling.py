@@ -28,6 +28,8 @@ def test_device_sampler_windows_match_indices():
     assert data["frames"].sharding.spec[0] == sharding.DATA_AXIS
     assert data["frames"].shape[0] == 8  # 6 episodes repeated up to a multiple of 4 devices
     sample = jax.jit(sampling.make_device_sampler(mesh, batch_size=64, frame_stack=3, max_offset=3))
+    standardised = sampling.standardised_states(eps)
+    assert abs(standardised.mean()) < 1e-5 and abs(standardised.std() - 1) < 1e-3
     batch = jax.device_get(sample(data, jax.random.PRNGKey(0)))
     padded_t = 0
     for i in range(64):
@@ -38,7 +40,7 @@ def test_device_sampler_windows_match_indices():
         np.testing.assert_array_equal(batch["next"][i], _expected_stack(eps, e, t + 1, 3))
         np.testing.assert_array_equal(batch["future"][i], _expected_stack(eps, e, t + k, 3))
         np.testing.assert_array_equal(batch["action"][i], eps.actions[e, t])
-        np.testing.assert_array_equal(batch["state"][i], eps.states[e, t])
+        np.testing.assert_allclose(batch["state"][i], standardised[e, t], rtol=1e-6)
         padded_t += t < 2
     assert padded_t > 0  # the padding branch was exercised
     assert len({int(x) for x in batch["episode"]}) > 4  # every device contributed its own episodes

@@ -79,6 +79,10 @@ def test_resume_equals_uninterrupted_run(episodes, tmp_path):
     online = nnx.state(resumed.model.encoder, nnx.Param)
     assert any(not np.allclose(x, y) for x, y in zip(jax.tree.leaves(target), jax.tree.leaves(online)))
     assert sorted(os.listdir(tmp_path / "b" / "checkpoints")) == ["12", "6"]
+    # Running a finished job again trains nothing and reports the last logged metrics.
+    again = Trainer(cfg, train, labeled, workdir=str(tmp_path / "b"))
+    assert again.run(progress=False)["loss"] == read_jsonl(str(tmp_path / "b" / "metrics.jsonl"))[-1]["loss"]
+    jax.tree.map(lambda x, y: np.testing.assert_array_equal(x, y), jax.device_get(again.state), b)
 
 
 def test_supervised_idm_probe_beats_chance(tmp_path):
@@ -100,6 +104,17 @@ def test_pretrain_stage_writes_report_and_checkpoints(tmp_path):
     assert report["latent_action_probe"]["mse"] > 0 and len(report["latent_action_probe"]["mse_per_dim"]) == 2
     for name in ("report.json", "metrics.jsonl", "config.json", "checkpoints"):
         assert os.path.exists(tmp_path / name), name
+
+
+def test_streaming_fallback_trains(episodes, tmp_path):
+    train, labeled = episodes
+    cfg = _cfg("laom_labels", num_steps=40, log_every=10)
+    cfg.data.streaming = True
+    trainer = Trainer(cfg, train, labeled, workdir=str(tmp_path))
+    assert trainer.data is None  # nothing placed on device up front
+    trainer.run(progress=False)
+    rows = read_jsonl(os.path.join(tmp_path, "metrics.jsonl"))
+    assert rows[-1]["labeled_action_mse"] < 0.8 * rows[0]["labeled_action_mse"]
 
 
 def test_bfloat16_training_runs(episodes):
