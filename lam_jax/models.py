@@ -119,26 +119,46 @@ class LAOM(nnx.Module):
     def latent_action(self, obs, future):
         return self._latent(self.embed(obs), self.embed(future))
 
-    def _augment(self, key, frames):
-        if not self.cfg.augment:
-            return frames
-        return aug_lib.augment(key, frames.astype(jnp.float32)).round().clip(0, 255).astype(jnp.uint8)
+    def _augmented_views(self, key, *stacks, clean_target: bool = False):
+        """Augmented copies of each sample's frame stacks.
+
+        'shared': one transform per sample, applied to all its stacks (the FDM target too), so the
+        latent has no view change to explain; 'independent': a fresh transform per stack, with the
+        last stack (the FDM target) left clean when ``clean_target``.
+        """
+        mode = self.cfg.augment
+        if not mode:
+            return stacks
+        if mode not in ("shared", "independent"):
+            raise ValueError(f"model.augment must be '', 'shared' or 'independent', got {mode!r}")
+        as_u8 = lambda x: x.round().clip(0, 255).astype(jnp.uint8)  # noqa: E731
+        keys = jax.random.split(key, len(stacks))
+        b = stacks[0].shape[0]
+        if mode == "shared":
+            h = aug_lib.random_homographies(keys[0], b)
+            return tuple(as_u8(aug_lib.warp(x.astype(jnp.float32), h)) for x in stacks)
+        views = [as_u8(aug_lib.augment(k, x.astype(jnp.float32))) for k, x in zip(keys, stacks)]
+        if clean_target:
+            views[-1] = stacks[-1]
+        return tuple(views)
 
     def loss(self, batch, key):
-        k_obs, k_future, k_lab_obs, k_lab_future = jax.random.split(key, 4)
-        e_obs = self.embed(self._augment(k_obs, batch["obs"]))
-        e_future = self.embed(self._augment(k_future, batch["future"]))
+        k_batch, k_lab = jax.random.split(key)
+        obs, future, nxt = self._augmented_views(k_batch, batch["obs"], batch["future"], batch["next"],
+                                                 clean_target=True)
+        e_obs = self.embed(obs)
+        e_future = self.embed(future)
         z = self._latent(e_obs, e_future)
         pred = self.fdm(jnp.concatenate([sg(e_obs), z], -1))
-        target = sg(self.embed(batch["next"], self.target_encoder))
+        target = sg(self.embed(nxt, self.target_encoder))
         fdm_loss = mse(pred, target)
         probe_loss, metrics = self.probes(z, e_obs, batch)
         metrics["fdm_loss"] = fdm_loss
         total = fdm_loss + probe_loss
         if self.cfg.labeled_loss_coef > 0:
             lab = batch["labeled"]
-            z_lab = self._latent(self.embed(self._augment(k_lab_obs, lab["obs"])),
-                                 self.embed(self._augment(k_lab_future, lab["future"])))
+            lab_obs, lab_future = self._augmented_views(k_lab, lab["obs"], lab["future"])
+            z_lab = self._latent(self.embed(lab_obs), self.embed(lab_future))
             sup = mse(self.action_head(z_lab.astype(jnp.float32)), lab["action"])
             metrics["labeled_action_mse"] = sup
             total = total + self.cfg.labeled_loss_coef * sup

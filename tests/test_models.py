@@ -76,3 +76,19 @@ def test_unknown_config_key_is_rejected():
         laom.get_config("smoke,learning_rat=3")
     with pytest.raises(ValueError, match="unknown variant"):
         laom.get_config("huge")
+
+
+def test_laom_augmentation_modes():
+    batch = _batch(labeled=False)
+    same = batch["obs"]
+    for mode, expect_equal in (("shared", True), ("independent", False)):
+        cfg = laom.get_config(f"smoke,augment={mode}")
+        model = models.make_model(cfg.model, image_size=32, frame_stack=3, action_dim=2, state_dim=3)
+        a, b, target = model._augmented_views(jax.random.PRNGKey(0), same, same, same, clean_target=True)
+        assert bool(jnp.all(a == b)) == expect_equal, mode
+        assert bool(jnp.all(target == same)) == (not expect_equal), mode
+        assert not bool(jnp.all(a == same))  # something was augmented
+    cfg = laom.get_config("smoke,augment=sideways")
+    model = models.make_model(cfg.model, image_size=32, frame_stack=3, action_dim=2, state_dim=3)
+    with pytest.raises(ValueError, match="model.augment"):
+        model.loss(batch, jax.random.PRNGKey(0))
