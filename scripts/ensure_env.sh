@@ -16,7 +16,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.installed-$(cat setup.cfg pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test]'
+  echo "installing lam-jax and its dependencies into .venv (log: .venv/install.log)"
+  if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e '.[test]'; } \
+      >.venv/install.log 2>&1; then
+    tail -n 40 .venv/install.log
+    exit 1
+  fi
+  rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -86,7 +86,7 @@ def test_resume_equals_uninterrupted_run(episodes, tmp_path):
 
 
 def test_supervised_idm_probe_beats_chance(tmp_path):
-    train = synthetic_episodes(16, 48, image_size=32, seed=0)
+    train = synthetic_episodes(32, 48, image_size=32, seed=0)
     evals = synthetic_episodes(4, 48, image_size=32, seed=2)
     cfg = _cfg("idm", num_steps=500, batch_size=32, labeled_batch_size=32, log_every=100)
     trainer = Trainer(cfg, train, train)
@@ -94,7 +94,7 @@ def test_supervised_idm_probe_beats_chance(tmp_path):
     zt, at = latent_actions(trainer, train)
     ze, ae = latent_actions(trainer, evals)
     result = probe_mse(zt, at, ze, ae)
-    assert result["mse"] < 0.8 * result["chance_mse"], result
+    assert result["mse"] < 0.5 * result["chance_mse"], result
 
 
 def test_pretrain_stage_writes_report_and_checkpoints(tmp_path):
@@ -108,7 +108,7 @@ def test_pretrain_stage_writes_report_and_checkpoints(tmp_path):
 
 def test_streaming_fallback_trains(episodes, tmp_path):
     train, labeled = episodes
-    cfg = _cfg("laom_labels", num_steps=40, log_every=10)
+    cfg = _cfg("idm", num_steps=60, log_every=10)
     cfg.data.streaming = True
     trainer = Trainer(cfg, train, labeled, workdir=str(tmp_path))
     assert trainer.data is None  # nothing placed on device up front
