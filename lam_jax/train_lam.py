@@ -6,6 +6,7 @@ so a run resumed from a checkpoint continues exactly as an uninterrupted one.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -56,6 +57,24 @@ def validate_config(cfg) -> None:
         raise ValueError(f"model {cfg.model.name} needs labels: set labeled_batch_size >= 1")
 
 
+def model_spec(cfg, train: Episodes) -> dict:
+    """What, besides the config, rebuilding the model needs; saved beside its checkpoints."""
+    mean, std = sampling.state_stats(train)
+    return {"image_size": train.image_size, "frame_stack": cfg.frame_stack, "action_dim": train.action_dim,
+            "state_dim": train.state_dim, "state_mean": mean.tolist(), "state_std": std.tolist()}
+
+
+def build_train_state(cfg, spec: dict):
+    """(graphdef, state) of the (model, optimiser) pair; the layout every checkpoint uses."""
+    model = models.make_model(cfg.model, image_size=spec["image_size"], frame_stack=spec["frame_stack"],
+                              action_dim=spec["action_dim"], state_dim=spec["state_dim"], seed=cfg.seed)
+    return nnx.split((model, nnx.Optimizer(model, make_optimizer(cfg), wrt=trainable(model))))
+
+
+def checkpoint_tree(state, step, rng) -> dict:
+    return {"state": state, "step": jnp.asarray(step, jnp.int32), "rng": rng}
+
+
 class Trainer:
     """Holds the mesh, compiled step and state; ``run`` trains to cfg.num_steps with resume."""
 
@@ -70,12 +89,10 @@ class Trainer:
             raise ValueError(f"episodes of {train.length} steps are too short for max_offset {cfg.max_offset}")
         sharding.maybe_initialize_distributed(cfg.get("distributed", False))
         self.mesh = sharding.make_mesh(cfg.get("num_devices", 0))
-        model = models.make_model(cfg.model, image_size=train.image_size, frame_stack=cfg.frame_stack,
-                                  action_dim=train.action_dim, state_dim=train.state_dim, seed=cfg.seed)
-        optimizer = nnx.Optimizer(model, make_optimizer(cfg), wrt=trainable(model))
-        self.graphdef, state = nnx.split((model, optimizer))
+        self.spec = model_spec(cfg, train)
+        self.graphdef, state = build_train_state(cfg, self.spec)
         self.state = jax.device_put(state, sharding.replicated(self.mesh))
-        self.state_stats = sampling.state_stats(train)
+        self.state_stats = (np.asarray(self.spec["state_mean"]), np.asarray(self.spec["state_std"]))
         self.streaming = cfg.data.get("streaming", False)
         if self.streaming:  # episodes stay in host memory; batches are sampled there and copied
             self.data = self.labeled = None
@@ -141,7 +158,7 @@ class Trainer:
         return nnx.merge(self.graphdef, self.state)[0]
 
     def _checkpoint_tree(self, step):
-        return {"state": self.state, "step": jnp.asarray(step, jnp.int32), "rng": self.base_key}
+        return checkpoint_tree(self.state, step, self.base_key)
 
     def run(self, num_steps: int | None = None, progress: bool = True) -> dict:
         """Trains until step ``num_steps`` (default cfg.num_steps), resuming from the workdir."""
@@ -154,6 +171,9 @@ class Trainer:
             self.state, self.base_key = restored["state"], restored["rng"]
             start = int(restored["step"])
         writer = JsonlWriter(os.path.join(self.workdir, "metrics.jsonl")) if self.workdir else None
+        if self.workdir:
+            with open(os.path.join(self.workdir, "model_spec.json"), "w") as f:
+                json.dump(self.spec, f)
         block_each_step = jax.devices()[0].platform == "cpu"  # XLA CPU collectives can deadlock when queued
         last, t0, samples = {}, time.perf_counter(), 0
         bar = tqdm(range(start, num_steps), initial=start, total=num_steps, desc=f"train {cfg.model.name}",

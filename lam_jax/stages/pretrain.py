@@ -4,12 +4,11 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
-
 from lam_jax import data as data_lib
 from lam_jax import models
-from lam_jax.probe import probe_mse
-from lam_jax.train_lam import Trainer, latent_actions
+from lam_jax import probe as probe_lib
+from lam_jax.stages import probe as probe_stage
+from lam_jax.train_lam import Trainer
 
 
 def load_data(cfg):
@@ -30,14 +29,13 @@ def load_data(cfg):
     return train, labeled, evals
 
 
-def held_out_probe(trainer: Trainer, train, evals, max_train_transitions: int = 50_000) -> dict:
-    """Ridge probe latent(o_t, o_{t+1}) -> a_t fit on training episodes, scored on held-out ones."""
-    zt, at = latent_actions(trainer, train)
-    if len(zt) > max_train_transitions:
-        keep = np.random.default_rng(0).choice(len(zt), max_train_transitions, replace=False)
-        zt, at = zt[keep], at[keep]
-    ze, ae = latent_actions(trainer, evals)
-    return probe_mse(zt, at, ze, ae)
+def held_out_probes(trainer: Trainer, train, evals, l2: float = 1e-3) -> dict:
+    """Ridge probes fit on training episodes and scored on held-out ones:
+    latent(o_t, o_{t+1}) -> a_t and embedding(o_t) -> standardised s_t."""
+    args = (trainer.model, trainer.cfg.frame_stack, trainer.state_stats, trainer.mesh)
+    fit, test = probe_stage.probe_features(train, *args), probe_stage.probe_features(evals, *args)
+    return {"latent_action_probe": probe_lib.score(test["latent"], probe_lib.solve_ridge(fit["latent"], l2)),
+            "embedding_state_probe": probe_lib.score(test["embedding"], probe_lib.solve_ridge(fit["embedding"], l2))}
 
 
 def run(cfg, progress: bool = True) -> dict:
@@ -53,7 +51,7 @@ def run(cfg, progress: bool = True) -> dict:
               "num_steps": cfg.num_steps, "batch_size": cfg.batch_size, "final_metrics": final}
     if evals is not None:
         report["eval_metrics"] = trainer.evaluate(evals)
-        report["latent_action_probe"] = held_out_probe(trainer, train, evals)
+        report.update(held_out_probes(trainer, train, evals))
     with open(os.path.join(cfg.workdir, "report.json"), "w") as f:
         json.dump(report, f, indent=1)
     return report

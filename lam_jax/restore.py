@@ -1,0 +1,31 @@
+"""Load a trained LAM (config, model, spec) from its workdir: how later stages hand off."""
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import ml_collections
+from flax import nnx
+
+from lam_jax.checkpoint import require_checkpoint
+from lam_jax.train_lam import build_train_state, checkpoint_tree
+
+
+def load_lam(workdir: str, step: int | None = None):
+    """Returns (cfg, model, spec) restored from the latest (or given) checkpoint of a pretraining run."""
+    for name in ("config.json", "model_spec.json"):
+        if not os.path.isfile(os.path.join(workdir, name)):
+            raise FileNotFoundError(f"{workdir!r} is not a pretraining run ({name} missing); "
+                                    "run experiments/pretrain.py first")
+    with open(os.path.join(workdir, "config.json")) as f:
+        cfg = ml_collections.ConfigDict(json.load(f))
+    with open(os.path.join(workdir, "model_spec.json")) as f:
+        spec = json.load(f)
+    ckpt = require_checkpoint(os.path.join(workdir, "checkpoints"))
+    step = ckpt.latest_step() if step is None else step
+    graphdef, state = build_train_state(cfg, spec)
+    restored = ckpt.restore(step, checkpoint_tree(state, 0, jax.random.PRNGKey(0)))
+    ckpt.close()
+    model = nnx.merge(graphdef, restored["state"])[0]
+    return cfg, model, spec
