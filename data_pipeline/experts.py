@@ -6,6 +6,9 @@ import os
 import numpy as np
 
 EXPERT_DIR = os.path.join(os.path.dirname(__file__), "experts")
+# Mean return over seeds 0-2 of the original release (experts/README.md): the normaliser for
+# downstream returns.
+REFERENCE_RETURNS = {"cheetah-run": 839.89, "walker-run": 797.80, "hopper-hop": 323.79, "humanoid-walk": 626.55}
 _ACTIVATIONS = {"tanh": np.tanh, "relu": lambda x: np.maximum(x, 0.0)}
 
 

@@ -36,8 +36,7 @@ def test_unknown_expert_is_rejected():
         ExpertPolicy("cheetah-fly")
 
 
-# Mean return over seeds 0-2 measured with the original release (shared/experts/README.md).
-REFERENCE_RETURNS = {"cheetah-run": 839.89, "walker-run": 797.80, "hopper-hop": 323.79, "humanoid-walk": 626.55}
+from data_pipeline.experts import REFERENCE_RETURNS  # noqa: E402
 
 
 @pytest.mark.parametrize("task", sorted(REFERENCE_RETURNS))
