@@ -1,17 +1,18 @@
 """The README's main job: a small end-to-end run on CPU.
 
 Collects a small cheetah-run dataset with the paper's distractors (procedural background videos
-unless --davis_path is given), pretrains LAPO, LAOM and LAOM+supervision with equal budgets and
-writes a latent-action probe report. Re-running resumes: finished datasets and checkpoints are reused.
+unless --davis_path is given), then runs the full pipeline for LAPO, LAOM and LAOM+supervision
+with 4 labeled trajectories: LAM pretraining (with a held-out latent-action probe), BC on latent
+actions, action decoder, evaluation in the environment with unseen background videos. Writes
+runs/main/results.md. Re-running resumes: datasets, checkpoints and finished runs are reused.
 """
 import sys
 
-from experiments import compare_lam
+from experiments import sweep
 
-DEFAULTS = ["--out", "runs/main", "--methods", "lapo,laom,laom_labels", "--variant", "small",
-            "--num_train", "16", "--num_eval", "2"]
+DEFAULTS = ["--methods", "lapo,laom,laom_labels", "--labeled", "4", "--seeds", "0", "--out", "runs/main",
+            "--variant", "small", "--num_train", "16", "--num_eval", "2"]
 
 
 if __name__ == "__main__":
-    sys.argv = [sys.argv[0]] + DEFAULTS + sys.argv[1:]  # later flags win
-    compare_lam.main()
+    sweep.main(DEFAULTS + sys.argv[1:])  # later flags win

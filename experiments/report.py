@@ -65,3 +65,52 @@ def write_probe_report(out: str, results: dict, dataset: str, args) -> str:
     with open(path, "w") as f:
         f.write("\n".join(lines))
     return path
+
+
+def _mean_std(values):
+    import numpy as np
+    return float(np.mean(values)), float(np.std(values))
+
+
+def write_pipeline_report(out: str, summaries: list[dict], command: str = "") -> str:
+    """Table and plots over pipeline summaries: normalised return vs labeled trajectories, probe MSE."""
+    import collections
+    groups = collections.defaultdict(list)
+    for s in summaries:
+        groups[(s["task"], s["method"], s["labeled"])].append(s)
+    tasks = sorted({s["task"] for s in summaries})
+    methods = list(dict.fromkeys(s["method"] for s in summaries))
+    lines = ["# Downstream results", "",
+             "Normalised return = mean eval return / expert reference return (eval split: unseen videos).", "",
+             "| task | method | labeled k | seeds | normalised return | latent-action probe MSE |", "|---|---|---|---|---|---|"]
+    for (task, method, k), runs in sorted(groups.items()):
+        ret = _mean_std([r["eval"]["normalized_return"] for r in runs])
+        probes = [r["latent_action_probe"]["mse"] for r in runs if r.get("latent_action_probe")]
+        probe = f"{_mean_std(probes)[0]:.4f}" if probes else "-"
+        lines.append(f"| {task} | {method} | {k} | {len(runs)} | {ret[0]:.3f} ± {ret[1]:.3f} | {probe} |")
+    fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(4.5 * (len(tasks) + 1), 3.4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for method in methods:
+            ks = sorted(k for (t, m, k) in groups if t == task and m == method)
+            stats = [_mean_std([r["eval"]["normalized_return"] for r in groups[(task, method, k)]]) for k in ks]
+            if ks:
+                ax.errorbar(ks, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3, label=method)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("labeled trajectories")
+        ax.set_ylabel("normalised return")
+        ax.set_title(task)
+        ax.legend(fontsize=8)
+    ax = axes[0][-1]
+    probe_methods = [m for m in methods if any(s.get("latent_action_probe") for s in summaries if s["method"] == m)]
+    ax.bar(probe_methods, [_mean_std([s["latent_action_probe"]["mse"] for s in summaries
+                                      if s["method"] == m and s.get("latent_action_probe")])[0] for m in probe_methods])
+    ax.set_ylabel("latent-action probe MSE")
+    ax.set_title("probe MSE (all tasks, budgets)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "returns.png"), dpi=120)
+    plt.close(fig)
+    lines += ["", "![returns](returns.png)", "", "Command:", "", "```", command, "```", ""]
+    path = os.path.join(out, "results.md")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    return path
