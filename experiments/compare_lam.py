@@ -9,6 +9,7 @@ and scores it on eval episodes with unseen background videos. Writes report.md a
 import argparse
 import json
 import os
+import sys
 
 from configs import collect as collect_configs
 from data_pipeline.make_dataset import build_dataset
@@ -59,7 +60,8 @@ def main():
         print(f"{method}: probe MSE {results[method]['latent_action_probe']['mse']:.4f}")
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump({"dataset": dataset, "args": vars(args), "results": results}, f, indent=1)
-    path = report.write_probe_report(args.out, results, dataset, args)
+    command = "python -m experiments.compare_lam " + " ".join(sys.argv[1:])
+    path = report.write_probe_report(args.out, results, dataset, command)
     print(f"report: {path}")
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import matplotlib
 
@@ -45,10 +44,11 @@ def _curves_plot(out: str, methods, path: str) -> None:
     plt.close(fig)
 
 
-def write_probe_report(out: str, results: dict, dataset: str, args) -> str:
+def write_probe_report(out: str, results: dict, dataset: str, command: str, figures_from: str | None = None) -> str:
+    """report.md, probe_mse.png and curves.png in ``out``; training curves read from ``figures_from``."""
     os.makedirs(out, exist_ok=True)
     _probe_plot(results, os.path.join(out, "probe_mse.png"))
-    _curves_plot(out, list(results), os.path.join(out, "curves.png"))
+    _curves_plot(figures_from or out, list(results), os.path.join(out, "curves.png"))
     first = next(iter(results.values()))
     lines = ["# Latent-action quality: linear probe on held-out episodes", "",
              f"Dataset: `{dataset}` (eval split: unseen background videos).",
@@ -60,7 +60,7 @@ def write_probe_report(out: str, results: dict, dataset: str, args) -> str:
         dims = ", ".join(f"{v:.3f}" for v in p["mse_per_dim"])
         lines.append(f"| {m} | {p['mse']:.4f} | {p['chance_mse']:.4f} | {p['mse'] / p['chance_mse']:.3f} | {dims} |")
     lines += ["", "![probe MSE](probe_mse.png)", "", "![training curves](curves.png)", "",
-              "Command:", "", "```", "python -m experiments.compare_lam " + " ".join(sys.argv[1:]), "```", ""]
+              "Command:", "", "```", command, "```", ""]
     path = os.path.join(out, "report.md")
     with open(path, "w") as f:
         f.write("\n".join(lines))
