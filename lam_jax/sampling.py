@@ -24,7 +24,7 @@ def stack_indices(t_end, frame_stack: int):
     return (t_end[..., None] - offsets).clip(0)
 
 
-def _gather_stack(frames, ep, t_end, frame_stack):
+def gather_stack(frames, ep, t_end, frame_stack):
     f = frames[ep[:, None], stack_indices(t_end, frame_stack)]  # [B, S, H, W, 3]
     b, s, h, w, c = f.shape
     return f.transpose(0, 2, 3, 1, 4).reshape(b, h, w, s * c)
@@ -38,9 +38,9 @@ def sample_windows(data: dict, key, batch_size: int, frame_stack: int, max_offse
     ep = jax.random.randint(k_ep, (batch_size,), 0, num_eps)
     k = jax.random.randint(k_off, (batch_size,), 1, max_offset + 1)
     t = jax.random.randint(k_t, (batch_size,), 0, length - k)  # t + k <= T - 1
-    return {"obs": _gather_stack(frames, ep, t, frame_stack),
-            "next": _gather_stack(frames, ep, t + 1, frame_stack),
-            "future": _gather_stack(frames, ep, t + k, frame_stack),
+    return {"obs": gather_stack(frames, ep, t, frame_stack),
+            "next": gather_stack(frames, ep, t + 1, frame_stack),
+            "future": gather_stack(frames, ep, t + k, frame_stack),
             "action": data["actions"][ep, t], "state": data["states"][ep, t],  # states standardised
             "episode": ep, "t": t, "k": k}
 
@@ -106,7 +106,7 @@ class HostSampler:
         ep = r.integers(0, e.num_episodes, self.batch_size)
         k = r.integers(1, self.max_offset + 1, self.batch_size)
         t = r.integers(0, e.length - k)
-        stack = functools.partial(_gather_stack, e.frames, ep, frame_stack=self.frame_stack)
+        stack = functools.partial(gather_stack, e.frames, ep, frame_stack=self.frame_stack)
         batch = {"obs": stack(t_end=t), "next": stack(t_end=t + 1), "future": stack(t_end=t + k),
                  "action": e.actions[ep, t], "state": self.states[ep, t], "episode": ep, "t": t, "k": k}
         return jax.device_put(batch, self.sharding)

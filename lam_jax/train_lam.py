@@ -111,7 +111,6 @@ class Trainer:
         self.train_step = jax.jit(self._train_step, donate_argnums=0)
         self.update_step = jax.jit(self._update)
         self.streaming_step = jax.jit(self._streaming_step, donate_argnums=0)
-        self.latent_fn = jax.jit(lambda state, obs, future: nnx.merge(self.graphdef, state)[0].latent_action(obs, future))
         self.base_key = jax.random.PRNGKey(cfg.seed)
 
     # -- pure functions -------------------------------------------------------------------------
@@ -222,17 +221,3 @@ class Trainer:
         rows = [jax.device_get(eval_step(self.state, data, jax.random.PRNGKey(10_000 + i)))
                 for i in range(num_batches)]
         return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-
-
-def latent_actions(trainer: Trainer, episodes: Episodes, batch_size: int = 256):
-    """Latent actions for every transition (o_t, o_{t+1}) of the episodes; returns (latents, actions)."""
-    s = trainer.cfg.frame_stack
-    ep, t = np.meshgrid(np.arange(episodes.num_episodes), np.arange(episodes.length - 1), indexing="ij")
-    ep, t = ep.ravel(), t.ravel()
-    out = []
-    for i in range(0, len(ep), batch_size):
-        e, tt = ep[i:i + batch_size], t[i:i + batch_size]
-        obs = sampling._gather_stack(episodes.frames, e, tt, s)
-        nxt = sampling._gather_stack(episodes.frames, e, tt + 1, s)
-        out.append(np.asarray(trainer.latent_fn(trainer.state, obs, nxt), np.float32))
-    return np.concatenate(out), episodes.actions[ep, t]

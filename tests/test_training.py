@@ -9,9 +9,8 @@ from configs import idm, laom, laom_labels, lapo
 from lam_jax import sharding
 from lam_jax.data import synthetic_episodes
 from lam_jax.metrics import read_jsonl
-from lam_jax.probe import probe_mse
 from lam_jax.stages import pretrain
-from lam_jax.train_lam import Trainer, latent_actions
+from lam_jax.train_lam import Trainer
 
 CONFIGS = {"lapo": lapo, "laom": laom, "laom_labels": laom_labels, "idm": idm}
 
@@ -91,9 +90,7 @@ def test_supervised_idm_probe_beats_chance(tmp_path):
     cfg = _cfg("idm", num_steps=500, batch_size=32, labeled_batch_size=32, log_every=100)
     trainer = Trainer(cfg, train, train)
     trainer.run(progress=False)
-    zt, at = latent_actions(trainer, train)
-    ze, ae = latent_actions(trainer, evals)
-    result = probe_mse(zt, at, ze, ae)
+    result = pretrain.held_out_probes(trainer, train, evals)["latent_action_probe"]
     assert result["mse"] < 0.5 * result["chance_mse"], result
 
 

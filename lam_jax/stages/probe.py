@@ -53,8 +53,8 @@ def probe_features(episodes, model, frame_stack: int, state_stats, mesh, batch_s
         if len(ep) < batch_size:  # pad the last batch to the sharded size; padded rows weigh 0
             valid[len(ep):] = 0
             ep, t = np.resize(ep, batch_size), np.resize(t, batch_size)
-        arrays = (sampling._gather_stack(episodes.frames, ep, t, frame_stack),
-                  sampling._gather_stack(episodes.frames, ep, t + 1, frame_stack),
+        arrays = (sampling.gather_stack(episodes.frames, ep, t, frame_stack),
+                  sampling.gather_stack(episodes.frames, ep, t + 1, frame_stack),
                   episodes.actions[ep, t], states[ep, t], valid)
         out = moments(state, *jax.device_put(arrays, split))
         total = out if total is None else jax.tree.map(jnp.add, total, out)
