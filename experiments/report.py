@@ -96,6 +96,7 @@ def write_pipeline_report(out: str, summaries: list[dict], command: str = "") ->
             if ks:
                 ax.errorbar(ks, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3, label=method)
         ax.set_xscale("log", base=2)
+        ax.set_ylim(bottom=0)
         ax.set_xlabel("labeled trajectories")
         ax.set_ylabel("normalised return")
         ax.set_title(task)
