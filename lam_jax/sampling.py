@@ -99,10 +99,11 @@ class HostSampler:
         self.states = standardised_states(episodes, state_stats_)
         self.frame_stack, self.max_offset = frame_stack, max_offset
         self.sharding = NamedSharding(mesh, P(DATA_AXIS))
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
 
-    def sample(self) -> dict:
-        e, r = self.episodes, self.rng
+    def sample(self, step: int) -> dict:
+        """The batch of ``step``: a function of (seed, step), so resumed runs draw the same batches."""
+        e, r = self.episodes, np.random.default_rng((self.seed, step))
         ep = r.integers(0, e.num_episodes, self.batch_size)
         k = r.integers(1, self.max_offset + 1, self.batch_size)
         t = r.integers(0, e.length - k)

@@ -145,10 +145,10 @@ class Trainer:
     def _streaming_step(self, state, batch, step):
         return self._update(state, batch, jax.random.split(jax.random.fold_in(self.base_key, step))[1])
 
-    def _host_batch(self):
-        batch = self.host_samplers[0].sample()
+    def _host_batch(self, step):
+        batch = self.host_samplers[0].sample(step)
         if self.use_labels:
-            batch["labeled"] = self.host_samplers[1].sample()
+            batch["labeled"] = self.host_samplers[1].sample(step)
         return batch
 
     # -- host loop ------------------------------------------------------------------------------
@@ -179,7 +179,7 @@ class Trainer:
                    disable=not progress, unit="step")
         for step in bar:
             if self.streaming:
-                self.state, metrics = self.streaming_step(self.state, self._host_batch(), step)
+                self.state, metrics = self.streaming_step(self.state, self._host_batch(step), step)
             else:
                 self.state, metrics = self.train_step(self.state, self.data, self.labeled, step)
             if block_each_step:

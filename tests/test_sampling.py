@@ -48,7 +48,10 @@ def test_device_sampler_windows_match_indices():
 
 def test_host_sampler_matches_the_same_window_definition():
     eps = _indexed_episodes()
-    batch = jax.device_get(sampling.HostSampler(eps, sharding.make_mesh(2), 16, 3, 2).sample())
+    sampler = sampling.HostSampler(eps, sharding.make_mesh(2), 16, 3, 2)
+    batch = jax.device_get(sampler.sample(step=7))
+    np.testing.assert_array_equal(jax.device_get(sampler.sample(step=7))["t"], batch["t"])  # resumable
+    assert not np.array_equal(jax.device_get(sampler.sample(step=8))["obs"], batch["obs"])
     for i in range(16):
         e, t, k = int(batch["episode"][i]), int(batch["t"][i]), int(batch["k"][i])
         np.testing.assert_array_equal(batch["obs"][i], _expected_stack(eps, e, t, 3))
