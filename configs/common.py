@@ -23,7 +23,8 @@ def base_config(variant: str) -> ml_collections.ConfigDict:
     c.variant = variant
     c.model = ml_collections.ConfigDict(dict(
         name="", encoder_scale=s["enc"], latent_dim=s["lat"], hidden_dim=s["hid"], num_blocks=3,
-        fsq_levels=0, ema_tau=s["tau"], augment="", labeled_loss_coef=0.0, dtype="float32"))
+        fsq_levels=0, ema_tau=s["tau"], augment="", labeled_loss_coef=0.0, dtype="float32",
+        fdm_normalize=False))  # LAOM: standardise FDM prediction and EMA target per sample
     c.frame_stack = 3
     c.max_offset = 1  # k ~ U{1..max_offset}: the IDM sees o_t and o_{t+k}
     c.batch_size, c.labeled_batch_size = s["bs"], s["lbs"]

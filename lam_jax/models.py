@@ -31,6 +31,12 @@ def _channels(cfg):
     return tuple(int(c * cfg.encoder_scale) for c in (16, 32, 32))
 
 
+def _standardise(x):
+    """Per-sample zero mean, unit variance over features (no parameters)."""
+    x = x.astype(jnp.float32)
+    return (x - x.mean(-1, keepdims=True)) * jax.lax.rsqrt(x.var(-1, keepdims=True) + 1e-6)
+
+
 class Probes(nnx.Module):
     """Online linear probes on stop-gradient inputs: latent -> action, embedding -> state.
 
@@ -42,14 +48,9 @@ class Probes(nnx.Module):
         self.action = nets.linear(latent_dim, action_dim, dtype=jnp.float32, rngs=rngs, scale=1.0)
         self.state = nets.linear(emb_dim, state_dim, dtype=jnp.float32, rngs=rngs, scale=1.0)
 
-    @staticmethod
-    def _standardise(x):
-        x = sg(x).astype(jnp.float32)
-        return (x - x.mean(-1, keepdims=True)) * jax.lax.rsqrt(x.var(-1, keepdims=True) + 1e-6)
-
     def __call__(self, latent, emb, batch):
-        action_mse = mse(self.action(self._standardise(latent)), batch["action"])
-        state_mse = mse(self.state(self._standardise(emb)), batch["state"])
+        action_mse = mse(self.action(_standardise(sg(latent))), batch["action"])
+        state_mse = mse(self.state(_standardise(sg(emb))), batch["state"])
         return action_mse + state_mse, {"probe/action_mse": action_mse, "probe/state_mse": state_mse}
 
 
@@ -151,6 +152,8 @@ class LAOM(nnx.Module):
         z = self._latent(e_obs, e_future)
         pred = self.fdm(jnp.concatenate([sg(e_obs), z], -1))
         target = sg(self.embed(nxt, self.target_encoder))
+        if self.cfg.get("fdm_normalize", False):  # compare directions, not a drifting scale
+            pred, target = _standardise(pred), _standardise(target)
         fdm_loss = mse(pred, target)
         probe_loss, metrics = self.probes(z, e_obs, batch)
         metrics["fdm_loss"] = fdm_loss

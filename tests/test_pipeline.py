@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from configs import downstream as downstream_configs
+from experiments import downstream as downstream_main
 from experiments import sweep
 from lam_jax.stages import downstream
 
@@ -30,6 +31,14 @@ def test_sweep_runs_every_stage_and_resumes(tmp_path):
     assert summaries[0]["latent_action_probe"]["mse"] > 0
     report = open(path).read()
     assert "| cheetah-run | bc | 2 | 1 |" in report and os.path.getsize(tmp_path / "out" / "returns.png") > 1000
+    # Each stage also runs on its own, handing off through the checkpoints above.
+    run_dir = tmp_path / "out" / "cheetah-run" / "laom_labels" / "k2_s0"
+    downstream_main.main(["decoder", "--config", "smoke,decoder_steps=5", "--lam", str(run_dir / "lam"),
+                          "--out", str(tmp_path / "dec2"), "--labeled", "2"])
+    result = downstream_main.main(["evaluate", "--config", "smoke,eval_max_steps=10,eval_episodes=1",
+                                   "--actor", str(run_dir / "actor"), "--decoder", str(tmp_path / "dec2"),
+                                   "--lam", str(run_dir / "lam")])
+    assert len(result["returns"]) == 1 and result["env"]["split"] == "eval"
     # A second sweep finds every summary and trains nothing.
     mtime = os.path.getmtime(tmp_path / "out" / "cheetah-run" / "bc" / "k2_s0" / "summary.json")
     sweep.main(["--methods", "bc", "--labeled", "2", *_flags(tmp_path)])
