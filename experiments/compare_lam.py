@@ -29,6 +29,16 @@ def method_config(method: str, variant: str, dataset: str, workdir: str, overrid
     return cfg
 
 
+def dataset_from_args(args) -> str:
+    """Builds (or reuses) the dataset the experiment flags describe; returns its path."""
+    ccfg = collect_configs.get_config(f"small,task={args.task},preset={args.preset}")
+    ccfg.num_train, ccfg.num_eval, ccfg.num_steps = args.num_train, args.num_eval, args.num_steps_env
+    ccfg.data_dir, ccfg.num_workers, ccfg.env.davis_path = args.data_dir, args.workers, args.davis_path
+    if args.davis_path:
+        ccfg.name = f"{args.task}_{args.preset}_davis_64px"
+    return build_dataset(ccfg)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/compare")
@@ -45,13 +55,7 @@ def main():
     p.add_argument("--set", action="append", default=[], help="LAM config override key=value (repeatable)")
     args = p.parse_args()
 
-    ccfg = collect_configs.get_config(f"small,task={args.task},preset={args.preset}")
-    ccfg.num_train, ccfg.num_eval, ccfg.num_steps = args.num_train, args.num_eval, args.num_steps_env
-    ccfg.data_dir, ccfg.num_workers = args.data_dir, args.workers
-    ccfg.env.davis_path = args.davis_path
-    if args.davis_path:
-        ccfg.name = f"{args.task}_{args.preset}_davis_64px"
-    dataset = build_dataset(ccfg)
+    dataset = dataset_from_args(args)
 
     results = {}
     for method in args.methods.split(","):

@@ -10,12 +10,10 @@ import argparse
 import json
 import os
 
-from configs import collect as collect_configs
 from configs import downstream as downstream_configs
 from data_pipeline import dcs
-from data_pipeline.make_dataset import build_dataset
 from data_pipeline.rlds_dataset import TrajectoryDataset
-from experiments.compare_lam import METHOD_CONFIGS, method_config
+from experiments.compare_lam import METHOD_CONFIGS, dataset_from_args, method_config
 from lam_jax import data as data_lib
 from lam_jax.stages import downstream, pretrain
 
@@ -48,12 +46,7 @@ def run(args) -> dict:
     if os.path.exists(summary_path):
         with open(summary_path) as f:
             return json.load(f)
-    ccfg = collect_configs.get_config(f"small,task={args.task},preset={args.preset}")
-    ccfg.num_train, ccfg.num_eval, ccfg.num_steps = args.num_train, args.num_eval, args.num_steps_env
-    ccfg.data_dir, ccfg.num_workers, ccfg.env.davis_path = args.data_dir, args.workers, args.davis_path
-    if args.davis_path:
-        ccfg.name = f"{args.task}_{args.preset}_davis_64px"
-    dataset = build_dataset(ccfg)
+    dataset = dataset_from_args(args)
     ds = TrajectoryDataset(dataset)
     labeled_idx = ds.labeled_indices(args.labeled)
     dcfg = downstream_configs.get_config(",".join([args.variant, *args.downstream]))
