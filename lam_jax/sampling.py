@@ -7,10 +7,7 @@ than device memory.
 """
 from __future__ import annotations
 
-import functools
-
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
@@ -20,14 +17,22 @@ from lam_jax.sharding import DATA_AXIS
 
 def stack_indices(t_end, frame_stack: int):
     """Frame indices [..., S] ending at t_end, clamped at the episode start (first-frame padding)."""
-    offsets = jnp.arange(frame_stack - 1, -1, -1) if isinstance(t_end, jax.Array) else np.arange(frame_stack - 1, -1, -1)
-    return (t_end[..., None] - offsets).clip(0)
+    return (t_end[..., None] - np.arange(frame_stack - 1, -1, -1)).clip(0)
 
 
 def gather_stack(frames, ep, t_end, frame_stack):
     f = frames[ep[:, None], stack_indices(t_end, frame_stack)]  # [B, S, H, W, 3]
     b, s, h, w, c = f.shape
     return f.transpose(0, 2, 3, 1, 4).reshape(b, h, w, s * c)
+
+
+def windows(frames, actions, states, ep, t, k, frame_stack: int) -> dict:
+    """The batch for windows (episode ep, time t, offset k); NumPy or JAX arrays alike."""
+    return {"obs": gather_stack(frames, ep, t, frame_stack),
+            "next": gather_stack(frames, ep, t + 1, frame_stack),
+            "future": gather_stack(frames, ep, t + k, frame_stack),
+            "action": actions[ep, t], "state": states[ep, t],  # states standardised
+            "episode": ep, "t": t, "k": k}
 
 
 def sample_windows(data: dict, key, batch_size: int, frame_stack: int, max_offset: int) -> dict:
@@ -38,11 +43,7 @@ def sample_windows(data: dict, key, batch_size: int, frame_stack: int, max_offse
     ep = jax.random.randint(k_ep, (batch_size,), 0, num_eps)
     k = jax.random.randint(k_off, (batch_size,), 1, max_offset + 1)
     t = jax.random.randint(k_t, (batch_size,), 0, length - k)  # t + k <= T - 1
-    return {"obs": gather_stack(frames, ep, t, frame_stack),
-            "next": gather_stack(frames, ep, t + 1, frame_stack),
-            "future": gather_stack(frames, ep, t + k, frame_stack),
-            "action": data["actions"][ep, t], "state": data["states"][ep, t],  # states standardised
-            "episode": ep, "t": t, "k": k}
+    return windows(frames, data["actions"], data["states"], ep, t, k, frame_stack)
 
 
 def standardised_states(episodes: Episodes, stats=None) -> np.ndarray:
@@ -107,7 +108,5 @@ class HostSampler:
         ep = r.integers(0, e.num_episodes, self.batch_size)
         k = r.integers(1, self.max_offset + 1, self.batch_size)
         t = r.integers(0, e.length - k)
-        stack = functools.partial(gather_stack, e.frames, ep, frame_stack=self.frame_stack)
-        batch = {"obs": stack(t_end=t), "next": stack(t_end=t + 1), "future": stack(t_end=t + k),
-                 "action": e.actions[ep, t], "state": self.states[ep, t], "episode": ep, "t": t, "k": k}
+        batch = windows(e.frames, e.actions, self.states, ep, t, k, self.frame_stack)
         return jax.device_put(batch, self.sharding)
