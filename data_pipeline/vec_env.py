@@ -60,13 +60,17 @@ def run_episodes(policy: Callable[[np.ndarray], np.ndarray], env_cfg: dcs.EnvCon
         procs.append(p)
     returns = {}
     bar = tqdm(total=len(seeds), desc="evaluate", unit="ep", disable=not progress)
+    pending = list(enumerate(seeds))
+    live = {}  # worker -> [episode index, frame history, return, steps]
+
+    def start_next(w):
+        i, seed = pending.pop(0)
+        pipes[w].send(("reset", seed))
+        live[w] = [i, [_recv(pipes[w])[0]] * frame_stack, 0.0, 0]  # first-frame padding
+
     try:
-        pending = list(enumerate(seeds))
-        live = {}  # worker -> (episode index, frame history, return, steps)
         for w in range(n):
-            i, seed = pending.pop(0)
-            pipes[w].send(("reset", seed))
-            live[w] = [i, [_recv(pipes[w])[0]] * frame_stack, 0.0, 0]
+            start_next(w)
         while live:
             workers = sorted(live)
             stacks = np.stack([np.concatenate(live[w][1][-frame_stack:], -1) for w in workers])
@@ -84,9 +88,7 @@ def run_episodes(policy: Callable[[np.ndarray], np.ndarray], env_cfg: dcs.EnvCon
                     bar.update(1)
                     del live[w]
                     if pending:
-                        i, seed = pending.pop(0)
-                        pipes[w].send(("reset", seed))
-                        live[w] = [i, [_recv(pipes[w])[0]] * frame_stack, 0.0, 0]
+                        start_next(w)
     finally:
         bar.close()
         for conn in pipes:
