@@ -47,6 +47,11 @@ def _save_spec(workdir, **spec):
         json.dump(spec, f)
 
 
+def _load_spec(workdir) -> dict:
+    with open(os.path.join(workdir, "spec.json")) as f:
+        return json.load(f)
+
+
 def train_bc(dcfg, lam_dir: str, train, workdir: str) -> Actor:
     _, lam, spec = load_lam(lam_dir)
     latent, frozen = _lam_latent(lam)
@@ -87,14 +92,12 @@ def load_fitted(workdir: str, module: nnx.Module) -> nnx.Module:
 
 def load_policy(actor_dir: str, decoder_dir: str | None, dcfg):
     """A jitted policy uint8 stacks -> actions: decoder(actor(o)) or, without a decoder, actor(o)."""
-    with open(os.path.join(actor_dir, "spec.json")) as f:
-        a_spec = json.load(f)
+    a_spec = _load_spec(actor_dir)
     actor = load_fitted(actor_dir, Actor(a_spec["frame_stack"], a_spec["out_dim"], dcfg.actor_encoder_scale,
                                          dcfg.hidden_dim, rngs=nnx.Rngs(0)))
     decoder = None
     if decoder_dir:
-        with open(os.path.join(decoder_dir, "spec.json")) as f:
-            d_spec = json.load(f)
+        d_spec = _load_spec(decoder_dir)
         decoder = load_fitted(decoder_dir, ActionDecoder(d_spec["latent_dim"], d_spec["action_dim"], dcfg.hidden_dim,
                                                          rngs=nnx.Rngs(1)))
 
