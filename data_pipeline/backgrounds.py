@@ -39,6 +39,20 @@ def resolve_davis_path(path: str) -> str:
     return path
 
 
+def read_rgb(path: str) -> np.ndarray:
+    """A frame as uint8 RGB [H, W, 3], whatever its colour mode (grayscale, RGBA, palette, 16-bit)."""
+    from PIL import Image
+    try:
+        with Image.open(path) as img:
+            if img.mode in ("I", "I;16", "I;16B", "F"):  # high bit depth grayscale: scale to 8 bits
+                arr = np.asarray(img, np.float64)
+                arr = 255.0 * (arr - arr.min()) / max(arr.max() - arr.min(), 1e-9)
+                return np.repeat(arr.astype(np.uint8)[..., None], 3, -1)
+            return np.asarray(img.convert("RGB"))
+    except (OSError, ValueError) as e:
+        raise BackgroundError(f"cannot read background frame {path!r}: {e}") from e
+
+
 def list_frames(video_dir: str) -> list[str]:
     return sorted(f for f in os.listdir(video_dir) if f.lower().endswith(_IMAGE_EXTS))
 

@@ -82,11 +82,11 @@ def _check_choice(what, value, options):
 
 @functools.lru_cache(maxsize=8)
 def _video_textures(video_dir: str, sky_size: int) -> tuple[np.ndarray, ...]:
-    """All frames of one video, resized and flattened to the sky texture (cached per worker)."""
+    """All frames of one video, as RGB, resized and flattened to the sky texture (cached per worker)."""
     frames = backgrounds.list_frames(video_dir)
     if not frames:
         raise backgrounds.BackgroundError(f"background video folder {video_dir!r} has no frames")
-    return tuple(background.size_and_flatten(background.imread(os.path.join(video_dir, f)), sky_size, sky_size)
+    return tuple(background.size_and_flatten(backgrounds.read_rgb(os.path.join(video_dir, f)), sky_size, sky_size)
                  for f in frames)
 
 

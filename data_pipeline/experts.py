@@ -9,6 +9,12 @@ EXPERT_DIR = os.path.join(os.path.dirname(__file__), "experts")
 # Mean return over seeds 0-2 of the original release (experts/README.md): the normaliser for
 # downstream returns.
 REFERENCE_RETURNS = {"cheetah-run": 839.89, "walker-run": 797.80, "hopper-hop": 323.79, "humanoid-walk": 626.55}
+# The paper's normaliser (reference notebook scripts/reproducing_figures.ipynb and the paper's
+# appendix): the return of BC trained on the full labeled dataset, with and without distractors.
+PAPER_BC_RETURNS = {
+    "distractors": {"cheetah-run": 823.0, "walker-run": 749.0, "hopper-hop": 253.0, "humanoid-walk": 428.0},
+    "vanilla": {"cheetah-run": 840.0, "walker-run": 735.0, "hopper-hop": 300.0, "humanoid-walk": 601.0},
+}
 _ACTIVATIONS = {"tanh": np.tanh, "relu": lambda x: np.maximum(x, 0.0)}
 
 
@@ -34,6 +40,12 @@ class ExpertPolicy:
         self._act_fn = _ACTIVATIONS[str(p["activation"])]
         self._output = str(p["output_transform"])
         self._scale = np.sqrt(p["obs_var"] + p["obs_norm_eps"]).astype(np.float32)
+
+    @property
+    def reference_action_key(self) -> str:
+        """Which stored action the reference's datasets hold: the PPO experts' unclipped Gaussian
+        mean ('raw_action'), the SAC expert's squashed action ('action')."""
+        return "raw_action" if self._output == "clip" else "action"
 
     def flatten(self, observation) -> np.ndarray:
         """The state vector in the experts' (alphabetical) key order, float32."""

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import os
 import shutil
 
 import tensorflow_datasets as tfds
 
-from data_pipeline import collect, dcs, rlds_dataset
+from data_pipeline import backgrounds, collect, dcs, rlds_dataset
 from data_pipeline.experts import ExpertPolicy
 
 
@@ -23,26 +24,49 @@ def _settings(cfg, env_cfg: dcs.EnvConfig) -> dict:
 
 
 def _claim_staging(staging: str, settings: dict) -> None:
-    """Staged episodes are resumed only under the settings that produced them."""
+    """Staged episodes are resumed only under the settings that produced them; a folder without
+    staged episodes belongs to whoever claims it next."""
     os.makedirs(staging, exist_ok=True)
     marker = os.path.join(staging, "settings.json")
     if os.path.isfile(marker):
         with open(marker) as f:
             found = json.load(f)
-        if found != json.loads(json.dumps(settings)):
+        has_episodes = any(collect.staged_episodes(staging, split) for split in collect.SPLIT_IDS)
+        if found != json.loads(json.dumps(settings)) and has_episodes:
             raise ValueError(f"staging folder {staging} holds episodes collected with other settings:\n"
                              f"  found {found}\n  wanted {settings}\ndelete it or choose another config.name")
-    else:
-        with open(marker, "w") as f:
-            json.dump(settings, f, indent=1)
+    tmp = f"{marker}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(settings, f, indent=1)
+    os.replace(tmp, marker)
+
+
+def validate(cfg, env_cfg: dcs.EnvConfig) -> None:
+    """Every setting checked, and the background videos found (or generated), before anything is written."""
+    env_cfg.validate()
+    counts = {"num_train": (cfg.num_train, 1), "num_eval": (cfg.num_eval, 0), "num_steps": (cfg.num_steps, 1),
+              "seed": (cfg.seed, 0), "num_workers": (cfg.num_workers, 1), "num_shards": (cfg.get("num_shards", 0), 0)}
+    for name, (value, low) in counts.items():
+        if value < low:
+            raise ValueError(f"config.{name} must be >= {low}, got {value}")
+    if dcs.PRESETS[env_cfg.preset].num_videos != 0:
+        folder = dcs.background_folder(env_cfg)
+        for split, n in (("train", cfg.num_train), ("eval", cfg.num_eval)):
+            if n:
+                backgrounds.check_videos(folder, split, dcs.PRESETS[env_cfg.preset].num_videos)
+
+
+def _remove_stale_builds(data_dir: str, name: str) -> None:
+    """TFDS builds into incomplete.* folders and renames them when done; a killed build leaves one."""
+    parent = os.path.join(data_dir, rlds_dataset.DATASET_NAME, name)
+    for stale in glob.glob(os.path.join(parent, "incomplete.*")):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def build_dataset(cfg) -> str:
     """Returns the path of the built dataset, collecting and building only what is missing."""
-    env_cfg = dcs.EnvConfig(**cfg.env).validate()
-    if cfg.num_train < 1 or cfg.num_eval < 0 or cfg.num_steps < 1:
-        raise ValueError(f"need num_train >= 1, num_eval >= 0, num_steps >= 1; got "
-                         f"{cfg.num_train}, {cfg.num_eval}, {cfg.num_steps}")
+    env_cfg = dcs.EnvConfig(**cfg.env)
+    validate(cfg, env_cfg)
     name = dataset_name(cfg)
     path = rlds_dataset.dataset_dir(cfg.data_dir, name)
     settings = _settings(cfg, env_cfg)
@@ -70,7 +94,9 @@ def build_dataset(cfg) -> str:
                                       action_dim=policy.action_dim, description=json.dumps(settings)),
         data_dir=cfg.data_dir, staging_dir=staging, split_sizes={"train": cfg.num_train, "eval": cfg.num_eval},
         metadata=metadata, file_format="array_record")
+    _remove_stale_builds(cfg.data_dir, name)
     download_config = tfds.download.DownloadConfig(num_shards=cfg.get("num_shards") or None)
+    tfds.display_progress_bar(False)  # our own bar counts the episodes written
     builder.download_and_prepare(download_config=download_config)
     if not cfg.get("keep_staging", False):
         shutil.rmtree(staging, ignore_errors=True)

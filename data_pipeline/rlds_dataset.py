@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 import tensorflow_datasets as tfds
+from tqdm.auto import tqdm
 
 from data_pipeline import collect
 
@@ -44,6 +45,7 @@ def rlds_features(image_size: int, state_dim: int, action_dim: int) -> tfds.feat
             "action": tfds.features.Tensor(shape=(action_dim,), dtype=f32),
             "raw_action": tfds.features.Tensor(shape=(action_dim,), dtype=f32),
             "reward": tfds.features.Scalar(dtype=f32),
+            "discount": tfds.features.Scalar(dtype=f32),  # RLDS: 1 everywhere (DMC tasks time out, never end)
             "is_first": np.bool_,
             "is_last": np.bool_,
             "is_terminal": np.bool_,
@@ -59,8 +61,8 @@ def rlds_features(image_size: int, state_dim: int, action_dim: int) -> tfds.feat
 class DcsTrajectories(tfds.core.GeneratorBasedBuilder):
     """Expert trajectories in the Distracting Control Suite, built from collection staging files."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "First release.", "1.1.0": "RLDS 'discount' per step."}
 
     def __init__(self, *, staging_dir: str | None = None, split_sizes: dict[str, int] | None = None,
                  metadata: dict | None = None, **kwargs):
@@ -77,6 +79,13 @@ class DcsTrajectories(tfds.core.GeneratorBasedBuilder):
             metadata=tfds.core.MetadataDict(self._extra_metadata),
             disable_shuffling=True)
 
+    # TFDS prints these two banners (download sizes, "Unknown" here) itself; our caller reports.
+    def _log_download_bytes(self) -> None:
+        pass
+
+    def _log_download_done(self) -> None:
+        pass
+
     def _split_generators(self, dl_manager):
         if not self._staging_dir:
             raise ValueError("building the dataset needs staging_dir (run the collection first)")
@@ -86,11 +95,12 @@ class DcsTrajectories(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, split):
         meta = self._extra_metadata
         staged = collect.staged_episodes(self._staging_dir, split)
-        for index in range(self._split_sizes[split]):
+        for index in tqdm(range(self._split_sizes[split]), desc=f"write {split} shards", unit="ep"):
             if index not in staged:
                 raise FileNotFoundError(f"episode {index} of split {split!r} is not staged in {self._staging_dir}")
             ep = collect.load_staged(staged[index])
             steps = {k: ep[k] for k in collect.STEP_KEYS if k not in ("image", "state")}
+            steps["discount"] = np.ones(len(ep["reward"]), np.float32)
             steps["observation"] = {"image": ep["image"], "state": ep["state"]}
             yield index, {"steps": steps, "episode_metadata": {
                 "index": index, "seed": int(ep["meta_seed"]), "return": float(ep["meta_return"]),
@@ -150,8 +160,8 @@ class TrajectoryDataset:
                 "re-run the collection (staged episodes, if kept, are reused).") from e
         out = {"image": np.stack([s["observation"]["image"] for s in steps]),
                "state": np.stack([s["observation"]["state"] for s in steps])}
-        for k in collect.STEP_KEYS:
-            if k not in out:
+        for k in (*collect.STEP_KEYS, "discount"):
+            if k not in out and k in steps[0]:
                 out[k] = np.stack([s[k] for s in steps])
         meta = example["episode_metadata"]
         out["metadata"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in meta.items()}
@@ -163,6 +173,23 @@ class TrajectoryDataset:
             from tqdm.auto import tqdm
             indices = tqdm(indices, desc=f"read {split}", unit="ep")
         return [self.episode(split, i) for i in indices]
+
+    def shapes(self) -> dict:
+        """Episode length and per-step shapes, from the dataset's features and settings."""
+        steps = self.builder.info.features["steps"]
+        image = steps["observation"]["image"].shape
+        return {"length": int(self.metadata["settings"]["num_steps"]) + 1, "image_size": int(image[0]),
+                "state_dim": int(steps["observation"]["state"].shape[0]), "action_dim": int(steps["action"].shape[0])}
+
+    def resolve_action_key(self, key: str) -> str:
+        """'reference' -> the action the reference's datasets store for this task's expert."""
+        if key == "reference":
+            from data_pipeline.experts import ExpertPolicy
+            task = self.metadata["settings"]["env"]["task"]
+            return ExpertPolicy(task).reference_action_key
+        if key not in ("action", "raw_action"):
+            raise ValueError(f"data.action_key must be 'reference', 'action' or 'raw_action', got {key!r}")
+        return key
 
     def labeled_indices(self, k: int) -> list[int]:
         subsets = self.metadata.get("labeled_subsets", {})

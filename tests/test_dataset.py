@@ -34,7 +34,7 @@ def test_round_trip_collect_tfds_read(collect_config):
             staged = collect.load_staged(collect.staging_path(staging, split, i))
             for key in collect.STEP_KEYS:
                 np.testing.assert_array_equal(ep[key], staged[key], err_msg=key)
-            assert ep["image"].shape == (51, 64, 64, 3) and ep["image"].dtype == np.uint8
+            assert ep["image"].shape == (51, 32, 32, 3) and ep["image"].dtype == np.uint8
             assert ep["state"].shape == (51, 17) and ep["action"].shape == (51, 6)
             assert ep["is_first"][0] and ep["is_last"][-1] and ep["is_first"].sum() == ep["is_last"].sum() == 1
             assert not ep["is_terminal"].any() and np.all(ep["action"][-1] == 0)
@@ -74,7 +74,7 @@ def test_bad_collection_config_is_rejected(collect_config):
         build_dataset(collect_config)
     collect_config.env.task = "cheetah-run"
     collect_config.num_train = 0
-    with pytest.raises(ValueError, match="num_train >= 1"):
+    with pytest.raises(ValueError, match="num_train must be >= 1"):
         build_dataset(collect_config)
 
 
@@ -90,7 +90,7 @@ def test_interrupted_collection_resumes_without_loss_or_duplicates(collect_confi
     cfg = collect_config
     cfg.num_train, cfg.num_eval, cfg.num_steps = 4, 0, 150
     cfg.keep_staging = True
-    staging = os.path.join(cfg.data_dir, "staging", f"{cfg.env.task}_{cfg.env.preset}_64px", "train")
+    staging = os.path.join(cfg.data_dir, "staging", f"{cfg.env.task}_{cfg.env.preset}_32px", "train")
     cmd = [sys.executable, "-m", "experiments.collect_dataset", "--config=configs/collect.py:smoke",
            "--config.num_train=4", "--config.num_eval=0", "--config.num_steps=150",
            "--config.num_workers=1", f"--config.data_dir={cfg.data_dir}"]
@@ -120,7 +120,7 @@ def test_interrupted_collection_resumes_without_loss_or_duplicates(collect_confi
 
 def test_resume_under_other_settings_is_refused(collect_config):
     build_dataset(collect_config)  # leaves no staging behind
-    staging = os.path.join(collect_config.data_dir, "staging", "cheetah-run_scale_easy_video_hard_64px")
+    staging = os.path.join(collect_config.data_dir, "staging", "cheetah-run_scale_easy_video_hard_32px")
     assert not os.path.exists(staging)
     collect_config.name, collect_config.keep_staging = "other", True
     build_dataset(collect_config)
@@ -136,3 +136,49 @@ def test_missing_episodes_detects_corrupt_staging(tmp_path):
     (tmp_path / "train" / "episode_000001.npz").write_bytes(b"not a zip")
     assert collect.missing_episodes(str(tmp_path), "train", 3) == [0, 1, 2]
     assert not (tmp_path / "train" / "episode_000001.npz").exists()
+
+
+def test_failed_collection_does_not_block_the_corrected_one(collect_config):
+    cfg = collect_config
+    staging = os.path.join(cfg.data_dir, "staging", "cheetah-run_scale_easy_video_hard_32px")
+    cfg.env.davis_path = os.path.join(cfg.data_dir, "no_davis_here")
+    with pytest.raises(ValueError, match="does not exist"):
+        build_dataset(cfg)
+    cfg.env.davis_path, cfg.seed = "", -1
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        build_dataset(cfg)
+    assert not os.path.exists(os.path.join(staging, "settings.json"))  # nothing was claimed
+    # An empty staging folder claimed under other settings (e.g. an interrupted start) never blocks.
+    os.makedirs(staging)
+    with open(os.path.join(staging, "settings.json"), "w") as f:
+        f.write('{"other": 1}')
+    stale = os.path.join(cfg.data_dir, "dcs_trajectories", "cheetah-run_scale_easy_video_hard_32px",
+                         "incomplete.XYZ_1.1.0")
+    os.makedirs(stale)  # a killed TFDS build
+    cfg.seed = 0
+    path = build_dataset(cfg)
+    assert rlds_dataset.TrajectoryDataset(path).num_episodes("train") == 2
+    assert not os.path.exists(stale)
+    ep = rlds_dataset.TrajectoryDataset(path).episode("train", 0)
+    np.testing.assert_array_equal(ep["discount"], np.ones(51, np.float32))  # RLDS discount
+
+
+def test_davis_frames_of_any_colour_mode_become_rgb(tmp_path):
+    from PIL import Image
+    from data_pipeline import backgrounds
+    davis = tmp_path / "DAVIS" / "JPEGImages" / "480p"
+    modes = {"L": 100, "RGBA": (10, 20, 30, 40), "P": 3, "I;16": 4000, "RGB": (1, 2, 3)}
+    for i, name in enumerate(backgrounds.SPLIT_VIDEOS["train"]):
+        (davis / name).mkdir(parents=True)
+        mode = list(modes)[i % len(modes)]
+        ext = "jpg" if mode in ("L", "RGB") else "png"
+        Image.new(mode, (48, 32), modes[mode]).save(davis / name / f"00000.{ext}")
+    for name in backgrounds.SPLIT_VIDEOS["train"][:5]:
+        frame_path = next((davis / name).iterdir())
+        frame = backgrounds.read_rgb(str(frame_path))
+        assert frame.shape == (32, 48, 3) and frame.dtype == np.uint8, frame_path
+    env = dcs.make_env(dcs.EnvConfig(davis_path=str(tmp_path / "DAVIS")), seed=0)
+    assert env.reset().observation["pixels"].shape == (64, 64, 3)
+    (davis / "bear" / "00001.jpg").write_bytes(b"not an image")
+    with pytest.raises(backgrounds.BackgroundError, match="00001.jpg"):
+        backgrounds.read_rgb(str(davis / "bear" / "00001.jpg"))
