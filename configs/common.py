@@ -1,61 +1,137 @@
-"""Shared LAM pretraining settings; each method's config file starts from these.
+"""Shared LAM pretraining settings; each method's config file starts from ``lam_config()``.
 
-``arg`` is ``VARIANT[,key=value...]``. VARIANT is ``paper`` (the paper's scale, for accelerators),
-``small`` (minutes on 2 CPU cores; the README job and experiments) or ``smoke`` (about a minute on
-CPU; tests). key=value pairs override top-level, model or data fields.
+``get_config(arg)`` takes ``VARIANT[,key=value...]``:
+- ``paper``: the reference's settings (dunnolab/laom ``configs/*.yaml``), for accelerators;
+- ``small``: the same architectures at CPU scale (narrower, fewer steps, smaller batch), the
+  regime of the README's main job and the ladder experiment;
+- ``smoke``: seconds on CPU, for tests.
+key=value pairs override top-level, ``model`` or ``data`` fields (``--config.x.y=...`` on the
+command line does the same).
 """
 import ml_collections
 
-#                 encoder  latent  hidden  ema    batch  labeled  steps   lr     warmup  log  save  k_labeled
-SCALES = {
-    "paper": dict(enc=4.0, lat=8192, hid=1024, tau=0.001, bs=512, lbs=128, n=100_000, lr=1e-4, wu=5000, log=500, save=5000, k=4),
-    "small": dict(enc=0.5, lat=128, hid=256, tau=0.005, bs=32, lbs=16, n=1500, lr=5e-4, wu=100, log=50, save=500, k=4),
-    "smoke": dict(enc=0.5, lat=32, hid=128, tau=0.005, bs=32, lbs=16, n=300, lr=1e-3, wu=20, log=25, save=100, k=2),
-}
-VARIANTS = tuple(SCALES)
+VARIANTS = ("paper", "small", "smoke")
 
 
-def base_config(variant: str) -> ml_collections.ConfigDict:
-    if variant not in SCALES:
-        raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
-    s = SCALES[variant]
+def lam_config() -> ml_collections.ConfigDict:
+    """The training settings every reference LAM yaml shares (lapo/laom/laom-labels)."""
     c = ml_collections.ConfigDict()
-    c.variant = variant
-    c.model = ml_collections.ConfigDict(dict(
-        name="", encoder_scale=s["enc"], latent_dim=s["lat"], hidden_dim=s["hid"], num_blocks=3,
-        fsq_levels=0, ema_tau=s["tau"], augment="", labeled_loss_coef=0.0, dtype="float32",
-        fdm_normalize=False))  # LAOM: standardise FDM prediction and EMA target per sample
+    c.variant = "paper"
+    c.model = ml_collections.ConfigDict()
+    c.model.name = ""
+    c.model.encoder_scale = 6.0  # channels = encoder_channels * encoder_scale = (96, 192, 192)
+    c.model.encoder_channels = (16, 32, 32)  # encoder_deep: False
+    c.model.encoder_num_res_blocks = 2
+    c.model.encoder_norm_out = False  # LAOM: LayerNorm (no affine) on the flattened embedding
+    c.model.latent_dim = 8192  # latent_action_dim
+    c.model.act_head_dim = 1024  # LAOM's IDM head width (and the IDM baseline's)
+    c.model.obs_head_dim = 1024  # LAOM's FDM head width
+    c.model.fsq_levels = 0  # LAPO only: 0 disables FSQ (the paper's LAPO has none)
+    c.model.augment = False  # use_aug
+    c.model.ema_tau = 0.001  # target_tau
+    c.model.target_update_every = 1
+    c.model.labeled_loss_coef = 0.0
+    c.model.dtype = "bfloat16"  # the reference trains under torch.autocast(bfloat16)
     c.frame_stack = 3
-    c.max_offset = 1  # k ~ U{1..max_offset}: the IDM sees o_t and o_{t+k}
-    c.batch_size, c.labeled_batch_size = s["bs"], s["lbs"]
-    c.num_steps, c.learning_rate, c.warmup_steps = s["n"], s["lr"], s["wu"]
-    c.final_lr_fraction = 0.1
+    c.max_offset = 10  # future_obs_offset: k ~ U{1..max_offset}, the IDM sees o_t and o_{t+k}
+    c.batch_size = 512
+    c.labeled_batch_size = 128
+    c.num_epochs = 10  # > 0: the schedule counts epochs over the training windows
+    c.num_steps = 0  # used when num_epochs == 0
+    c.stop_at = 0  # > 0: stop after this step (schedule unchanged; a later run resumes), e.g. for time-limited jobs
+    c.warmup_epochs = 3.0  # linear warm-up, then linear decay to zero at the last step
+    c.warmup_steps = 0  # used when warmup_epochs == 0
+    c.learning_rate = 1e-4
     c.weight_decay = 0.0
-    c.grad_clip = 1.0
+    c.grad_clip = 0.0  # 0: none (the reference's grad_norm=None)
+    c.probe_learning_rate = 0.0  # online probes' own Adam; 0: learning_rate, as the reference
     c.seed = 0
-    c.log_every, c.save_every = s["log"], s["save"]
+    c.log_every = 500
+    c.save_every = 5000
+    c.keep_checkpoints = 2
     c.num_devices = 0  # 0: every visible device
-    c.distributed = False  # multi-host via jax.distributed
+    c.distributed = ml_collections.ConfigDict(dict(
+        enabled=False,  # multi-host through jax.distributed
+        coordinator_address="",  # host:port of process 0; "" with the rest empty: cluster auto-detection
+        num_processes=0,
+        process_id=-1))
     c.data = ml_collections.ConfigDict(dict(
         path="",  # a built TFDS dataset dir; "" -> synthetic episodes
-        labeled_trajectories=s["k"],  # k whole trajectories with action labels
+        labeled_trajectories=128,  # k whole trajectories with action labels (LAOM+sup, IDM)
+        action_key="reference",  # 'reference': what the reference stores (raw PPO output, SAC action)
         synthetic_episodes=8, synthetic_length=64, image_size=64,
-        streaming=False))  # True: keep episodes in host memory (larger than device memory)
+        streaming=False,  # True: episodes stay in the TFDS shards, read through a host buffer
+        buffer_episodes=64, buffer_steps=200))  # streaming: episodes held, steps per buffer
+    c.eval_split = "eval"  # held-out split for the ridge probe and the eval action MSE
     c.workdir = ""
     return c
 
 
-def apply_overrides(c: ml_collections.ConfigDict, overrides) -> ml_collections.ConfigDict:
-    for item in overrides:
-        key, value = item.split("=", 1)
-        target = c.model if key in c.model else c.data if key in c.data else c
-        if key not in target:
-            raise KeyError(f"unknown config key {key!r}")
-        current = target[key]
-        target[key] = (value.lower() in ("1", "true", "yes")) if isinstance(current, bool) else type(current)(value)
+def scale_down(c: ml_collections.ConfigDict, variant: str) -> ml_collections.ConfigDict:
+    """``small`` and ``smoke``: the same architecture family, narrower, shorter, smaller batches."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
+    c.variant = variant
+    if variant == "paper":
+        return c
+    m = c.model
+    if variant == "small":
+        # The CPU regime of the ladder and the main job (32 px datasets): see reports/ladder.
+        m.encoder_scale = 0.5  # channels (8, 16, 16)
+        m.latent_dim = min(m.latent_dim, 1024)
+        m.act_head_dim = m.obs_head_dim = 256
+        c.batch_size, c.labeled_batch_size = 64, 16  # the reference's 4:1 ratio
+        c.num_epochs, c.num_steps = 0, 3000
+        c.warmup_epochs, c.warmup_steps = 0.0, 900  # 30% of training, as 3 of the reference's 10 epochs
+        c.learning_rate = 3e-4
+        c.probe_learning_rate = 3e-3  # 3k steps are too few for the online probe at the model's rate
+        c.log_every, c.save_every = 100, 1000
+        c.data.labeled_trajectories = 4
+        m.dtype = "float32"  # bf16 is no faster on CPUs (benchmarks/bench_train.py)
+    else:  # smoke
+        m.encoder_scale = 0.5  # channels (8, 16, 16)
+        m.encoder_num_res_blocks = 1
+        m.latent_dim = min(m.latent_dim, 32)
+        m.act_head_dim = m.obs_head_dim = 64
+        c.batch_size, c.labeled_batch_size = 32, 16
+        c.num_epochs, c.num_steps = 0, 300
+        c.warmup_epochs, c.warmup_steps = 0.0, 20
+        c.learning_rate = 1e-3
+        c.log_every, c.save_every = 25, 100
+        c.data.labeled_trajectories = 2
+        m.dtype = "float32"
     return c
 
 
-def split_arg(arg: str | None, default: str = "smoke"):
+def _cast(current, value: str):
+    if isinstance(current, bool):
+        return value.lower() in ("1", "true", "yes")
+    if isinstance(current, tuple):
+        return tuple(type(current[0])(v) for v in value.split(":"))
+    return type(current)(value)
+
+
+def apply_overrides(c: ml_collections.ConfigDict, overrides, search=("model", "data")) -> ml_collections.ConfigDict:
+    """key=value pairs; a dotted key names its node (``bc.num_steps``), a bare key is looked up at
+    the top level, then in each of ``search`` (``latent_dim`` -> ``model.latent_dim``)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"config override {item!r} is not key=value")
+        key, value = item.split("=", 1)
+        *path, leaf = key.split(".")
+        candidates = [path] if path else [[]] + [[node] for node in search]
+        for nodes in candidates:
+            target = c
+            for node in nodes:
+                target = target.get(node) if isinstance(target, ml_collections.ConfigDict) else None
+            if isinstance(target, ml_collections.ConfigDict) and leaf in target:
+                target[leaf] = _cast(target[leaf], value)
+                break
+        else:
+            raise KeyError(f"unknown config key {key!r}")
+    return c
+
+
+def split_arg(arg: str | None, default: str = "paper"):
     variant, *overrides = (arg or default).split(",")
     return variant, overrides

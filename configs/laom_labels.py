@@ -1,9 +1,15 @@
-"""LAOM+supervision: LAOM plus a linear latent -> action head on a labeled batch every step."""
+"""LAOM+supervision: the reference's ``configs/laom-labels.yaml`` (dunnolab/laom).
+
+LAOM plus a linear head z -> a_t trained every step on an augmented batch of labeled windows
+(k up to max_offset), against the dataset's raw actions.
+"""
 from configs import common, laom
 
 
 def get_config(arg=None):
     variant, overrides = common.split_arg(arg)
     c = laom.get_config(variant)
-    c.model.labeled_loss_coef = 0.01  # the paper uses 0.001 for cheetah-run
+    c.model.labeled_loss_coef = 0.001
+    if variant == "paper":
+        c.labeled_batch_size = 128
     return common.apply_overrides(c, overrides)

@@ -1,60 +1,157 @@
-"""Per-image random augmentations in JAX: none, shift, rotate, perspective and their compositions.
+"""LAOM's image augmentations in JAX (reference ``src/augmentations.py``, ``Augmenter``).
 
-Each image draws one of the 8 subsets of {shift, rotate, perspective}; the chosen transforms are
-composed into one homography and applied with bilinear sampling (edge pixels replicated).
+Every image draws one of 8 pipelines uniformly: nothing, shift, rotate, perspective,
+shift-rotate, rotate-shift, rotate-perspective, perspective-rotate. As in the reference:
+- shift: the image is edge-padded by ``shift_pad`` px and cropped at a random integer offset,
+  drawn per image and per axis (DrQ's random shift, +-14 px at 64 px);
+- rotate: edge-padded by ``rotate_pad`` px, rotated by an angle in [-90, 90] degrees about the
+  centre (bilinear, zero beyond the padding), centre-cropped;
+- perspective: edge-padded by ``perspective_pad`` px, torchvision's RandomPerspective with
+  distortion 0.5 (each corner moves inwards by up to half the half-size), centre-cropped.
+One rotation angle and one perspective are drawn per pipeline and call, shared by the images
+that drew that pipeline (torchvision transforms sample once per call). The two stages of a
+composite pipeline are applied one after the other. Images are normalised floats ([-1, 1]), so
+"zero" fill is mid-grey, as in the reference.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 
-NUM_COMBINATIONS = 8  # subsets of {shift, rotate, perspective}
+NONE, SHIFT, ROTATE, PERSPECTIVE = range(4)
+# (first stage, second stage) of each pipeline, in the reference's order.
+PIPELINES = ((NONE, NONE), (SHIFT, NONE), (ROTATE, NONE), (PERSPECTIVE, NONE), (SHIFT, ROTATE),
+             (ROTATE, SHIFT), (ROTATE, PERSPECTIVE), (PERSPECTIVE, ROTATE))
+NUM_PIPELINES = len(PIPELINES)
+_NO_FILL = 1e9  # padding so large that nothing is zero-filled
 
 
-def random_homographies(key, batch: int, max_shift: float = 0.1, max_angle_deg: float = 10.0,
-                        max_perspective: float = 0.1, combo: jax.Array | None = None) -> jax.Array:
-    """[B, 3, 3] maps in normalised coordinates ([-1, 1]); ``combo`` bit 0 shift, 1 rotate, 2 perspective."""
-    k_combo, k_shift, k_rot, k_persp = jax.random.split(key, 4)
-    if combo is None:
-        combo = jax.random.randint(k_combo, (batch,), 0, NUM_COMBINATIONS)
-    use = lambda bit: ((combo >> bit) & 1).astype(jnp.float32)[:, None]  # noqa: E731
-    shift = jax.random.uniform(k_shift, (batch, 2), minval=-max_shift, maxval=max_shift) * use(0)
-    angle = jnp.deg2rad(jax.random.uniform(k_rot, (batch,), minval=-max_angle_deg, maxval=max_angle_deg)) * use(1)[:, 0]
-    persp = jax.random.uniform(k_persp, (batch, 2), minval=-max_perspective, maxval=max_perspective) * use(2)
-    c, s = jnp.cos(angle), jnp.sin(angle)
-    zero, one = jnp.zeros_like(c), jnp.ones_like(c)
-    translate = jnp.stack([jnp.stack([one, zero, shift[:, 0]], -1),
-                           jnp.stack([zero, one, shift[:, 1]], -1),
-                           jnp.stack([zero, zero, one], -1)], 1)
-    rotate = jnp.stack([jnp.stack([c, -s, zero], -1), jnp.stack([s, c, zero], -1),
-                        jnp.stack([zero, zero, one], -1)], 1)
-    perspective = jnp.stack([jnp.stack([one, zero, zero], -1), jnp.stack([zero, one, zero], -1),
-                             jnp.stack([persp[:, 0], persp[:, 1], one], -1)], 1)
-    return translate @ rotate @ perspective
+@dataclasses.dataclass(frozen=True)
+class AugmentSpec:
+    shift_pad: int
+    rotate_pad: int
+    perspective_pad: int
+    max_degrees: float = 90.0
+    distortion: float = 0.5
 
 
-def warp(images: jax.Array, homographies: jax.Array) -> jax.Array:
-    """Output pixel p samples the input at H^-1 p. images [B, H, W, C] float, H [B, 3, 3]."""
+def reference_spec(image_size: int) -> AugmentSpec:
+    """The reference's pads: 64 px -> shift 14, rotate 17; 128/256 px -> 28, 28; perspective 30.
+
+    Other sizes (the reference refuses them) scale the 64 px pads in proportion.
+    """
+    if image_size == 64:
+        return AugmentSpec(14, 17, 30)
+    if image_size in (128, 256):
+        return AugmentSpec(28, 28, 30)
+    scale = image_size / 64
+    return AugmentSpec(round(14 * scale), round(17 * scale), round(30 * scale))
+
+
+def _translate(dx, dy):
+    one, zero = jnp.ones_like(dx), jnp.zeros_like(dx)
+    return jnp.stack([jnp.stack([one, zero, dx], -1), jnp.stack([zero, one, dy], -1),
+                      jnp.stack([zero, zero, one], -1)], -2)
+
+
+def _rotation_maps(angle_deg, size: int):
+    """Output -> input pixel maps of a rotation about the image centre; angle [...]."""
+    c = (size - 1) / 2
+    theta = jnp.deg2rad(angle_deg)
+    cos, sin = jnp.cos(theta), jnp.sin(theta)
+    zero, one = jnp.zeros_like(cos), jnp.ones_like(cos)
+    inv_rot = jnp.stack([jnp.stack([cos, sin, zero], -1), jnp.stack([-sin, cos, zero], -1),
+                         jnp.stack([zero, zero, one], -1)], -2)
+    return _translate(c + zero, c + zero) @ inv_rot @ _translate(-c + zero, -c + zero)
+
+
+def _homography(src, dst):
+    """3x3 maps sending the 4 points src [..., 4, 2] to dst [..., 4, 2] (direct linear transform)."""
+    x, y = src[..., 0], src[..., 1]
+    u, v = dst[..., 0], dst[..., 1]
+    zero, one = jnp.zeros_like(x), jnp.ones_like(x)
+    rows_u = jnp.stack([x, y, one, zero, zero, zero, -x * u, -y * u], -1)
+    rows_v = jnp.stack([zero, zero, zero, x, y, one, -x * v, -y * v], -1)
+    a = jnp.concatenate([rows_u, rows_v], -2)  # [..., 8, 8]
+    b = jnp.concatenate([u, v], -1)
+    h = jnp.linalg.solve(a, b[..., None])[..., 0]
+    return jnp.concatenate([h, jnp.ones_like(h[..., :1])], -1).reshape(h.shape[:-1] + (3, 3))
+
+
+def _perspective_maps(key, shape, size: int, spec: AugmentSpec):
+    """torchvision RandomPerspective.get_params on the padded image; output -> input maps, unpadded."""
+    side = size + 2 * spec.perspective_pad
+    d = int(spec.distortion * (side // 2))
+    lo = lambda k: jax.random.randint(k, shape, 0, d + 1)  # noqa: E731  (inclusive of d, as torch's randint(0, d+1))
+    hi = lambda k: jax.random.randint(k, shape, side - d - 1, side)  # noqa: E731
+    ks = jax.random.split(key, 8)
+    end = jnp.stack([jnp.stack([lo(ks[0]), lo(ks[1])], -1), jnp.stack([hi(ks[2]), lo(ks[3])], -1),
+                     jnp.stack([hi(ks[4]), hi(ks[5])], -1), jnp.stack([lo(ks[6]), hi(ks[7])], -1)], -2)
+    start = jnp.broadcast_to(jnp.asarray([[0, 0], [side - 1, 0], [side - 1, side - 1], [0, side - 1]],
+                                         jnp.float32), end.shape)
+    # The output samples the input at the point mapped from end to start.
+    padded = _homography(end.astype(jnp.float32), start)
+    p = jnp.full(shape, float(spec.perspective_pad))
+    return _translate(-p, -p) @ padded @ _translate(p, p), end
+
+
+def sample_params(key, batch: int, size: int, spec: AugmentSpec) -> dict:
+    """Per-image pipeline, per-stage output -> input maps [B, 2, 3, 3] and padding [B, 2]."""
+    k_pipe, k_shift, k_rot, k_persp = jax.random.split(key, 4)
+    pipeline = jax.random.randint(k_pipe, (batch,), 0, NUM_PIPELINES)
+    ops = jnp.asarray(PIPELINES, jnp.int32)[pipeline]  # [B, 2]
+    shift = jax.random.randint(k_shift, (batch, 2, 2), 0, 2 * spec.shift_pad + 1) - spec.shift_pad
+    shift_maps = _translate(shift[..., 0].astype(jnp.float32), shift[..., 1].astype(jnp.float32))
+    angle = jax.random.uniform(k_rot, (NUM_PIPELINES, 2), minval=-spec.max_degrees, maxval=spec.max_degrees)
+    rot_maps = _rotation_maps(angle, size)[pipeline]  # shared by the images of one pipeline
+    persp_maps, corners = _perspective_maps(k_persp, (NUM_PIPELINES, 2), size, spec)
+    persp_maps = persp_maps[pipeline]
+    eye = jnp.broadcast_to(jnp.eye(3), shift_maps.shape)
+    is_op = lambda op: (ops == op)[..., None, None]  # noqa: E731
+    maps = jnp.where(is_op(SHIFT), shift_maps, jnp.where(is_op(ROTATE), rot_maps,
+                                                         jnp.where(is_op(PERSPECTIVE), persp_maps, eye)))
+    pad = jnp.where(ops == ROTATE, float(spec.rotate_pad),
+                    jnp.where(ops == PERSPECTIVE, float(spec.perspective_pad), _NO_FILL))
+    return {"pipeline": pipeline, "maps": maps, "pad": pad, "shift": shift, "angle": angle,
+            "corners": corners}
+
+
+def warp(images: jax.Array, maps: jax.Array, pad: jax.Array) -> jax.Array:
+    """Bilinear resampling: output pixel p takes the input at maps @ p, edge-replicated up to
+    ``pad`` px outside the image and zero beyond. images [B, H, W, C]; maps [B, 3, 3]; pad [B]."""
+    b, h, w, c = images.shape
+    ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
+    grid = jnp.stack([xs, ys, jnp.ones_like(xs)], -1).reshape(-1, 3)
+    src = jnp.einsum("bij,pj->bpi", maps, grid)
+    x, y = src[..., 0] / src[..., 2], src[..., 1] / src[..., 2]  # [B, HW]
+    margin = pad[:, None] + 0.5
+    inside = (x >= -margin) & (x <= w - 1 + margin) & (y >= -margin) & (y <= h - 1 + margin)
+    x0, y0 = jnp.floor(x), jnp.floor(y)
+    wx, wy = (x - x0)[..., None], (y - y0)[..., None]
+    flat = images.reshape(b, h * w, c)
+
+    def tap(yy, xx):
+        idx = jnp.clip(yy, 0, h - 1).astype(jnp.int32) * w + jnp.clip(xx, 0, w - 1).astype(jnp.int32)
+        return jnp.take_along_axis(flat, idx[..., None], axis=1)
+
+    top = tap(y0, x0) * (1 - wx) + tap(y0, x0 + 1) * wx
+    bottom = tap(y0 + 1, x0) * (1 - wx) + tap(y0 + 1, x0 + 1) * wx
+    out = (top * (1 - wy) + bottom * wy) * inside[..., None]
+    return out.reshape(b, h, w, c).astype(images.dtype)
+
+
+def apply(images: jax.Array, params: dict) -> jax.Array:
+    for stage in range(2):
+        images = warp(images, params["maps"][:, stage], params["pad"][:, stage])
+    return images
+
+
+def augment(key, images: jax.Array, spec: AugmentSpec | None = None) -> jax.Array:
+    """One call of the reference's Augmenter on normalised images [B, H, W, C] (square)."""
     b, h, w, _ = images.shape
-    ys, xs = jnp.meshgrid(jnp.linspace(-1, 1, h), jnp.linspace(-1, 1, w), indexing="ij")
-    grid = jnp.stack([xs, ys, jnp.ones_like(xs)], -1).reshape(-1, 3)  # [HW, 3]
-    src = jnp.einsum("bij,pj->bpi", jnp.linalg.inv(homographies), grid)
-    src = src[..., :2] / src[..., 2:3]
-    x = (src[..., 0] + 1) * (w - 1) / 2
-    y = (src[..., 1] + 1) * (h - 1) / 2
-
-    def sample(img, x, y):
-        x0, y0 = jnp.floor(x), jnp.floor(y)
-        wx, wy = (x - x0)[:, None], (y - y0)[:, None]
-        xi = lambda v: jnp.clip(v, 0, w - 1).astype(jnp.int32)  # noqa: E731
-        yi = lambda v: jnp.clip(v, 0, h - 1).astype(jnp.int32)  # noqa: E731
-        top = img[yi(y0), xi(x0)] * (1 - wx) + img[yi(y0), xi(x0 + 1)] * wx
-        bottom = img[yi(y0 + 1), xi(x0)] * (1 - wx) + img[yi(y0 + 1), xi(x0 + 1)] * wx
-        return (top * (1 - wy) + bottom * wy).reshape(h, w, -1)
-
-    return jax.vmap(sample)(images, x, y).astype(images.dtype)
-
-
-def augment(key, images: jax.Array, **kwargs) -> jax.Array:
-    """Independent random augmentation per image (all channels of a frame stack move together)."""
-    return warp(images, random_homographies(key, images.shape[0], **kwargs))
+    if h != w:
+        raise ValueError(f"augmentations need square images, got {h}x{w}")
+    spec = spec or reference_spec(h)
+    return apply(images, sample_params(key, b, h, spec))

@@ -1,9 +1,11 @@
-"""Latent action models: LAPO, LAOM (optionally supervised with a few action labels) and a supervised IDM.
+"""Latent action models with the reference's architectures and losses (dunnolab/laom ``src/nn.py``,
+``train_lapo.py``, ``train_laom.py``, ``train_laom_labels.py``, ``train_idm.py``).
 
 Every model exposes ``loss(batch, key) -> (loss, metrics)``, ``latent_action(obs, future)`` and
-``embed(obs)``. Batches hold uint8 frame stacks [B, H, W, 3*S] under 'obs' (o_t), 'next' (o_{t+1})
-and 'future' (o_{t+k}), the true 'action' a_t and 'state' s_t (used only by the stop-gradient
-probes), and for supervised variants a 'labeled' sub-batch of the same form.
+``embed(obs)``; LAOM+supervision and the IDM also ``predict_action(obs, next)``. Batches hold
+uint8 frame stacks [B, H, W, 3*S] under 'obs' (o_t), 'next' (o_{t+1}) and 'future' (o_{t+k}),
+the dataset action a_t under 'action' and the state s_t under 'state' (both only feed the
+stop-gradient probes), and for LAOM+supervision a 'labeled' batch of the same form.
 """
 from __future__ import annotations
 
@@ -13,158 +15,168 @@ import ml_collections
 from flax import nnx
 
 from lam_jax import augment as aug_lib
-from lam_jax import nets
+from lam_jax import heads, nets
 from lam_jax.fsq import fsq
 
 sg = jax.lax.stop_gradient
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+# Sub-modules that are not part of the LAM the reference counts and optimises.
+NOT_COUNTED = ("probes", "target_encoder")
 
 
 def mse(pred, target):
+    """Mean over every element, in float32 (torch autocast runs mse_loss in float32)."""
     return jnp.mean(jnp.square(pred.astype(jnp.float32) - target.astype(jnp.float32)))
 
 
-def _dtype(cfg):
-    return {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[cfg.get("dtype", "float32")]
+def compute_dtype(cfg):
+    name = cfg.get("dtype", "float32")
+    if name not in DTYPES:
+        raise ValueError(f"model.dtype must be one of {sorted(DTYPES)}, got {name!r}")
+    return DTYPES[name]
 
 
-def _channels(cfg):
-    return tuple(int(c * cfg.encoder_scale) for c in (16, 32, 32))
+def channels(cfg) -> tuple[int, ...]:
+    """Encoder widths: the reference's base channels times encoder_scale (widths round down, at least 1)."""
+    return tuple(max(1, int(c * cfg.encoder_scale)) for c in cfg.encoder_channels)
 
 
-def _standardise(x):
-    """Per-sample zero mean, unit variance over features (no parameters)."""
-    x = x.astype(jnp.float32)
-    return (x - x.mean(-1, keepdims=True)) * jax.lax.rsqrt(x.var(-1, keepdims=True) + 1e-6)
+def flat_dim(shape) -> int:
+    h, w, c = shape
+    return h * w * c
 
 
 class Probes(nnx.Module):
-    """Online linear probes on stop-gradient inputs: latent -> action, embedding -> state.
+    """Online linear probes on stop-gradient inputs, trained by their own Adam on every training
+    batch (reference ``train_laom.py`` ~218-241): ``{name: (in_dim, out_dim)}``. Inputs are the
+    model's raw latents and embeddings; targets the dataset's actions and states."""
 
-    Inputs are standardised per sample (no parameters) so one learning rate suits every model's
-    latent scale; the offline ridge probe in ``lam_jax.probe`` is the reported measure.
-    """
+    def __init__(self, dims: dict, *, dtype, rngs: nnx.Rngs):
+        self.names = tuple(dims)
+        for name, (cin, cout) in dims.items():
+            setattr(self, name, nets.linear(cin, cout, dtype=dtype, rngs=rngs))
 
-    def __init__(self, latent_dim, emb_dim, action_dim, state_dim, *, rngs):
-        self.action = nets.linear(latent_dim, action_dim, dtype=jnp.float32, rngs=rngs, scale=1.0)
-        self.state = nets.linear(emb_dim, state_dim, dtype=jnp.float32, rngs=rngs, scale=1.0)
+    def __call__(self, inputs: dict):
+        """inputs: {name: (x, target)} -> (sum of MSEs, {'probe/<name>_mse': MSE})."""
+        metrics = {f"probe/{n}_mse": mse(getattr(self, n)(sg(x)), y) for n, (x, y) in inputs.items()}
+        return sum(metrics.values()), metrics
 
-    def __call__(self, latent, emb, batch):
-        action_mse = mse(self.action(_standardise(sg(latent))), batch["action"])
-        state_mse = mse(self.state(_standardise(sg(emb))), batch["state"])
-        return action_mse + state_mse, {"probe/action_mse": action_mse, "probe/state_mse": state_mse}
+
+def _augmenter(enabled: bool, image_size: int):
+    spec = aug_lib.reference_spec(image_size)
+    return (lambda key, x: aug_lib.augment(key, x, spec)) if enabled else (lambda key, x: x)
 
 
 class LAPO(nnx.Module):
-    """IDM on (o_t, o_{t+k}) -> latent; pixel FDM (o_t, latent) -> o_{t+1} (last frame of the stack)."""
+    """Early-fusion IDM (o_t, o_{t+k}) -> flatten -> GELU -> Linear -> z; pixel FDM: its own encoder
+    of o_t, z projected to a feature map and concatenated on the channels, decoded to the whole
+    next frame stack o_{t+1} (reference ``IDM``, ``FDM``, ``LAPO``)."""
 
-    def __init__(self, cfg: ml_collections.ConfigDict, *, image_size, frame_stack, action_dim, state_dim, rngs):
-        dtype, ch = _dtype(cfg), _channels(cfg)
+    def __init__(self, cfg, *, image_size, frame_stack, action_dim, state_dim, rngs):
+        del state_dim
+        dtype, ch = compute_dtype(cfg), channels(cfg)
         c = 3 * frame_stack
-        fh, fw, fc = nets.feature_shape(image_size, ch)
-        self.cfg = ml_collections.FrozenConfigDict(cfg)  # hashable: part of the static graph
-        self.feature_hw = (fh, fw, fc)
-        self.idm_encoder = nets.Encoder(2 * c, ch, dtype=dtype, rngs=rngs)
-        self.idm_head = nets.linear(fh * fw * fc, cfg.latent_dim, dtype=dtype, rngs=rngs, scale=1.0)
-        self.fdm_encoder = nets.Encoder(c, ch, dtype=dtype, rngs=rngs)
-        self.latent_proj = nets.linear(cfg.latent_dim, fh * fw * fc, dtype=dtype, rngs=rngs, scale=1.0)
-        self.decoder = nets.Decoder(ch, 3, dtype=dtype, rngs=rngs)
-        self.probes = Probes(cfg.latent_dim, fh * fw * fc, action_dim, state_dim, rngs=rngs)
+        if image_size % 2 ** len(ch):
+            raise ValueError(f"LAPO's decoder needs image_size divisible by {2 ** len(ch)}, got {image_size}")
+        self.feature_shape = nets.feature_shape(image_size, ch)
+        flat = flat_dim(self.feature_shape)
+        self.fsq_levels = int(cfg.fsq_levels)
+        self.idm_encoder = nets.Encoder(2 * c, ch, cfg.encoder_num_res_blocks, dtype=dtype, rngs=rngs)
+        self.idm_out = nets.linear(flat, cfg.latent_dim, dtype=dtype, rngs=rngs)
+        self.fdm_encoder = nets.Encoder(c, ch, cfg.encoder_num_res_blocks, dtype=dtype, rngs=rngs)
+        self.act_proj = nets.linear(cfg.latent_dim, flat, dtype=dtype, rngs=rngs)
+        self.decoder = nets.Decoder(2 * ch[-1], ch, c, cfg.encoder_num_res_blocks, dtype=dtype, rngs=rngs)
+        self.probes = Probes({"latent_action": (cfg.latent_dim, action_dim)}, dtype=dtype, rngs=rngs)
+
+    def _latent(self, obs, future):
+        x = self.idm_encoder(jnp.concatenate([obs, future], -1))
+        z = self.idm_out(nets.gelu(x.reshape(x.shape[0], -1)))
+        return fsq(z, self.fsq_levels) if self.fsq_levels else z
 
     def latent_action(self, obs, future):
-        x = nets.to_unit_range(jnp.concatenate([obs, future], -1))
-        z = self.idm_head(self.idm_encoder(x).reshape(obs.shape[0], -1))
-        return fsq(z, self.cfg.fsq_levels) if self.cfg.fsq_levels else z
+        return self._latent(nets.to_unit_range(obs), nets.to_unit_range(future))
 
     def embed(self, obs):
         return self.fdm_encoder(nets.to_unit_range(obs)).reshape(obs.shape[0], -1)
 
     def loss(self, batch, key):
         del key
-        z = self.latent_action(batch["obs"], batch["future"])
-        feat = self.fdm_encoder(nets.to_unit_range(batch["obs"]))
-        pred = self.decoder(feat + self.latent_proj(z).reshape((-1,) + self.feature_hw))
-        fdm_loss = mse(pred, nets.to_unit_range(batch["next"][..., -3:]))
-        probe_loss, metrics = self.probes(z, feat.reshape(feat.shape[0], -1), batch)
-        metrics["fdm_loss"] = fdm_loss
-        return fdm_loss + probe_loss, metrics
+        obs, future, nxt = (nets.to_unit_range(batch[k]) for k in ("obs", "future", "next"))
+        z = self._latent(obs, future)
+        feat = self.fdm_encoder(obs)
+        act = self.act_proj(z).reshape((-1,) + self.feature_shape).astype(feat.dtype)
+        pred = self.decoder(jnp.concatenate([feat, act], -1))
+        fdm_loss = mse(pred, nxt)
+        probe_loss, metrics = self.probes({"latent_action": (z, batch["action"])})
+        return fdm_loss + probe_loss, {**metrics, "fdm_loss": fdm_loss}
 
 
 class LAOM(nnx.Module):
-    """Shared encoder; latent IDM (e_t, e_{t+k}) -> z; latent FDM (sg(e_t), z) -> EMA-target e_{t+1}.
+    """Shared encoder (optionally LayerNorm-ed, no affine); IDM head [e_t, e_{t+k}] -> z; FDM head
+    [sg(e_t), z] -> predicted EMA-target embedding of o_{t+1}. With augmentation on, o_t, o_{t+k}
+    and o_{t+1} are augmented independently, the target's view included (reference ``LAOM``,
+    ``train_laom.py`` ~184-216). With ``labeled_loss_coef > 0`` a linear head z -> a_t is trained
+    on an (augmented) labeled batch (``LAOMWithLabels``, ``train_laom_labels.py`` ~262-284)."""
 
-    With ``labeled_loss_coef > 0`` a linear head z -> a_t is trained on the labeled sub-batch.
-    """
-
-    def __init__(self, cfg: ml_collections.ConfigDict, *, image_size, frame_stack, action_dim, state_dim, rngs):
-        dtype, ch = _dtype(cfg), _channels(cfg)
-        fh, fw, fc = nets.feature_shape(image_size, ch)
-        emb = fh * fw * fc
-        self.cfg = ml_collections.FrozenConfigDict(cfg)  # hashable: part of the static graph
-        self.encoder = nets.Encoder(3 * frame_stack, ch, dtype=dtype, rngs=rngs)
-        # EMA copy, excluded from gradients; its own buffers so the step can donate both.
+    def __init__(self, cfg, *, image_size, frame_stack, action_dim, state_dim, rngs):
+        dtype, ch = compute_dtype(cfg), channels(cfg)
+        emb = flat_dim(nets.feature_shape(image_size, ch))
+        self.norm_out = bool(cfg.encoder_norm_out)
+        self.labeled_loss_coef = float(cfg.labeled_loss_coef)
+        self.augment = bool(cfg.augment)
+        self.image_size = image_size
+        self.encoder = nets.Encoder(3 * frame_stack, ch, cfg.encoder_num_res_blocks, dtype=dtype, rngs=rngs)
+        self.out_norm = heads.layer_norm(emb, affine=False, rngs=rngs) if self.norm_out else None
+        # The EMA target: its own buffers (so the step can donate both), excluded from gradients.
         self.target_encoder = nnx.clone(self.encoder)
         nnx.update(self.target_encoder, jax.tree.map(jnp.copy, nnx.state(self.encoder)))
-        self.idm = nets.ReinjectMLP(2 * emb, cfg.hidden_dim, cfg.latent_dim, cfg.num_blocks, dtype=dtype, rngs=rngs)
-        self.fdm = nets.ReinjectMLP(emb + cfg.latent_dim, cfg.hidden_dim, emb, cfg.num_blocks, dtype=dtype, rngs=rngs)
-        self.probes = Probes(cfg.latent_dim, emb, action_dim, state_dim, rngs=rngs)
-        if cfg.labeled_loss_coef > 0:
-            self.action_head = nets.linear(cfg.latent_dim, action_dim, dtype=jnp.float32, rngs=rngs, scale=1.0)
+        self.idm_head = heads.latent_act_head(emb, cfg.act_head_dim, cfg.latent_dim, dtype=dtype, rngs=rngs)
+        self.fdm_head = heads.latent_obs_head(emb, cfg.obs_head_dim, cfg.latent_dim, dtype=dtype, rngs=rngs)
+        if self.labeled_loss_coef > 0:
+            self.true_action_head = nets.linear(cfg.latent_dim, action_dim, dtype=dtype, rngs=rngs)
+        self.probes = Probes({"embedding_state": (emb, state_dim), "latent_action": (cfg.latent_dim, action_dim),
+                              "embedding_action": (emb, action_dim)}, dtype=dtype, rngs=rngs)
 
-    def embed(self, obs, encoder=None):
-        return (encoder or self.encoder)(nets.to_unit_range(obs)).reshape(obs.shape[0], -1)
+    def _embed(self, x, encoder=None):
+        e = (encoder or self.encoder)(x)
+        e = e.reshape(e.shape[0], -1)
+        return self.out_norm(e) if self.norm_out else e
 
-    def _latent(self, e_obs, e_future):
-        z = self.idm(jnp.concatenate([e_obs, e_future], -1))
-        return fsq(z, self.cfg.fsq_levels) if self.cfg.fsq_levels else z
+    def _latent(self, obs, future):
+        e_obs, e_future = jnp.split(self._embed(jnp.concatenate([obs, future])), 2)  # one 2B pass
+        ee = jnp.concatenate([e_obs, e_future], -1)
+        return self.idm_head(ee, ee), e_obs
 
     def latent_action(self, obs, future):
-        return self._latent(self.embed(obs), self.embed(future))
+        return self._latent(nets.to_unit_range(obs), nets.to_unit_range(future))[0]
 
-    def _augmented_views(self, key, *stacks, clean_target: bool = False):
-        """Augmented copies of each sample's frame stacks.
+    def predict_action(self, obs, nxt):
+        return self.true_action_head(self.latent_action(obs, nxt))
 
-        'shared': one transform per sample, applied to all its stacks (the FDM target too), so the
-        latent has no view change to explain; 'independent': a fresh transform per stack, with the
-        last stack (the FDM target) left clean when ``clean_target``.
-        """
-        mode = self.cfg.augment
-        if not mode:
-            return stacks
-        if mode not in ("shared", "independent"):
-            raise ValueError(f"model.augment must be '', 'shared' or 'independent', got {mode!r}")
-        as_u8 = lambda x: x.round().clip(0, 255).astype(jnp.uint8)  # noqa: E731
-        keys = jax.random.split(key, len(stacks))
-        b = stacks[0].shape[0]
-        if mode == "shared":
-            h = aug_lib.random_homographies(keys[0], b)
-            return tuple(as_u8(aug_lib.warp(x.astype(jnp.float32), h)) for x in stacks)
-        views = [as_u8(aug_lib.augment(k, x.astype(jnp.float32))) for k, x in zip(keys, stacks)]
-        if clean_target:
-            views[-1] = stacks[-1]
-        return tuple(views)
+    def embed(self, obs):
+        return self._embed(nets.to_unit_range(obs))
 
     def loss(self, batch, key):
-        k_batch, k_lab = jax.random.split(key)
-        obs, future, nxt = self._augmented_views(k_batch, batch["obs"], batch["future"], batch["next"],
-                                                 clean_target=True)
-        e_obs = self.embed(obs)
-        e_future = self.embed(future)
-        z = self._latent(e_obs, e_future)
-        pred = self.fdm(jnp.concatenate([sg(e_obs), z], -1))
-        target = sg(self.embed(nxt, self.target_encoder))
-        if self.cfg.get("fdm_normalize", False):  # compare directions, not a drifting scale
-            pred, target = _standardise(pred), _standardise(target)
+        keys = jax.random.split(key, 5)
+        aug = _augmenter(self.augment, self.image_size)
+        obs, future, nxt = (aug(k, nets.to_unit_range(batch[name]))
+                            for k, name in zip(keys[:3], ("obs", "future", "next")))
+        z, e_obs = self._latent(obs, future)
+        pred = self.fdm_head(jnp.concatenate([sg(e_obs), z], -1), z)
+        target = sg(self._embed(nxt, self.target_encoder))
         fdm_loss = mse(pred, target)
-        probe_loss, metrics = self.probes(z, e_obs, batch)
+        probe_loss, metrics = self.probes({"embedding_state": (e_obs, batch["state"]),
+                                           "latent_action": (z, batch["action"]),
+                                           "embedding_action": (e_obs, batch["action"])})
         metrics["fdm_loss"] = fdm_loss
         total = fdm_loss + probe_loss
-        if self.cfg.labeled_loss_coef > 0:
+        if self.labeled_loss_coef > 0:
             lab = batch["labeled"]
-            lab_obs, lab_future = self._augmented_views(k_lab, lab["obs"], lab["future"])
-            z_lab = self._latent(self.embed(lab_obs), self.embed(lab_future))
-            sup = mse(self.action_head(z_lab.astype(jnp.float32)), lab["action"])
+            z_lab, _ = self._latent(aug(keys[3], nets.to_unit_range(lab["obs"])),
+                                    aug(keys[4], nets.to_unit_range(lab["future"])))
+            sup = mse(self.true_action_head(z_lab), lab["action"])
             metrics["labeled_action_mse"] = sup
-            total = total + self.cfg.labeled_loss_coef * sup
+            total = total + self.labeled_loss_coef * sup
         return total, metrics
 
     def ema_update(self, tau: float):
@@ -172,48 +184,77 @@ class LAOM(nnx.Module):
         nnx.update(self.target_encoder, jax.tree.map(lambda t, o: (1 - tau) * t + tau * o, target, online))
 
 
-class IDMBaseline(nnx.Module):
-    """Supervised inverse dynamics (o_t, o_{t+1}) -> a_t, trained on the labeled sub-batch only."""
+class IDM(nnx.Module):
+    """Supervised inverse dynamics on the labeled data only: a shared encoder (late fusion) and an
+    IDM head [e_t, e_{t+k}] -> a_t (reference ``IDMLabels``, ``train_idm.py``)."""
 
-    def __init__(self, cfg: ml_collections.ConfigDict, *, image_size, frame_stack, action_dim, state_dim, rngs):
-        dtype, ch = _dtype(cfg), _channels(cfg)
-        fh, fw, fc = nets.feature_shape(image_size, ch)
-        self.cfg = ml_collections.FrozenConfigDict(cfg)  # hashable: part of the static graph
-        self.encoder = nets.Encoder(6 * frame_stack, ch, dtype=dtype, rngs=rngs)
-        self.hidden = nets.linear(fh * fw * fc, cfg.hidden_dim, dtype=dtype, rngs=rngs)
-        self.head = nets.linear(cfg.hidden_dim, action_dim, dtype=jnp.float32, rngs=rngs, scale=1.0)
-        self.probes = Probes(action_dim, fh * fw * fc, action_dim, state_dim, rngs=rngs)
+    def __init__(self, cfg, *, image_size, frame_stack, action_dim, state_dim, rngs):
+        dtype, ch = compute_dtype(cfg), channels(cfg)
+        emb = flat_dim(nets.feature_shape(image_size, ch))
+        self.augment = bool(cfg.augment)
+        self.image_size = image_size
+        self.encoder = nets.Encoder(3 * frame_stack, ch, cfg.encoder_num_res_blocks, dtype=dtype, rngs=rngs)
+        self.idm_head = heads.latent_act_head(emb, cfg.act_head_dim, action_dim, dtype=dtype, rngs=rngs)
+        self.probes = Probes({"embedding_state": (emb, state_dim)}, dtype=dtype, rngs=rngs)
 
-    def _features(self, obs, next_obs):
-        x = nets.to_unit_range(jnp.concatenate([obs, next_obs], -1))
-        return self.encoder(x).reshape(obs.shape[0], -1)
+    def _predict(self, obs, future):
+        e = self.encoder(jnp.concatenate([obs, future]))
+        e_obs, e_future = jnp.split(e.reshape(e.shape[0], -1), 2)
+        ee = jnp.concatenate([e_obs, e_future], -1)
+        return self.idm_head(ee, ee), e_obs
 
     def latent_action(self, obs, future):
-        return self.head(jax.nn.gelu(self.hidden(self._features(obs, future))).astype(jnp.float32))
+        return self._predict(nets.to_unit_range(obs), nets.to_unit_range(future))[0]
+
+    predict_action = latent_action
 
     def embed(self, obs):
-        return self._features(obs, obs)
+        e = self.encoder(nets.to_unit_range(obs))
+        return e.reshape(e.shape[0], -1)
 
     def loss(self, batch, key):
-        del key
-        lab = batch["labeled"]
-        sup = mse(self.latent_action(lab["obs"], lab["next"]), lab["action"])
-        feats = self._features(batch["obs"], batch["next"])
-        pred = self.head(jax.nn.gelu(self.hidden(feats)).astype(jnp.float32))
-        probe_loss, metrics = self.probes(pred, feats, batch)
-        metrics["labeled_action_mse"] = sup
-        return sup + probe_loss, metrics
+        aug = _augmenter(self.augment, self.image_size)
+        k_obs, k_future = jax.random.split(key)
+        pred, e_obs = self._predict(aug(k_obs, nets.to_unit_range(batch["obs"])),
+                                    aug(k_future, nets.to_unit_range(batch["future"])))
+        sup = mse(pred, batch["action"])
+        probe_loss, metrics = self.probes({"embedding_state": (e_obs, batch["state"])})
+        return sup + probe_loss, {**metrics, "action_mse": sup}
 
 
-MODELS = {"lapo": LAPO, "laom": LAOM, "idm": IDMBaseline}
+MODELS = {"lapo": LAPO, "laom": LAOM, "idm": IDM}
 
 
-def make_model(cfg, *, image_size, frame_stack, action_dim, state_dim, seed=0):
+def make_model(cfg: ml_collections.ConfigDict, *, image_size, frame_stack, action_dim, state_dim, seed=0):
     if cfg.name not in MODELS:
         raise ValueError(f"unknown model {cfg.name!r}; expected one of {sorted(MODELS)}")
     return MODELS[cfg.name](cfg, image_size=image_size, frame_stack=frame_stack, action_dim=action_dim,
                             state_dim=state_dim, rngs=nnx.Rngs(seed))
 
 
+def uses_labeled_batch(cfg) -> bool:
+    """LAOM+supervision draws a labeled batch every step beside the unlabeled one."""
+    return cfg.name == "laom" and cfg.get("labeled_loss_coef", 0.0) > 0
+
+
+def trains_on_labels_only(cfg) -> bool:
+    """The IDM baseline trains on the labeled trajectories alone."""
+    return cfg.name == "idm"
+
+
 def needs_labels(cfg) -> bool:
-    return cfg.name == "idm" or cfg.get("labeled_loss_coef", 0.0) > 0
+    return uses_labeled_batch(cfg) or trains_on_labels_only(cfg)
+
+
+def predicts_actions(cfg) -> bool:
+    """Models with a head for true actions: scored by the eval-split action MSE (paper Fig. 9a)."""
+    return needs_labels(cfg)
+
+
+def counted_params(model) -> int:
+    """Trainable parameters of the LAM itself: no probes, no EMA target (as the reference counts)."""
+    total = 0
+    for path, leaf in jax.tree_util.tree_leaves_with_path(nnx.state(model, nnx.Param)):
+        if not any(name in jax.tree_util.keystr(path) for name in NOT_COUNTED):
+            total += int(leaf.size)
+    return total

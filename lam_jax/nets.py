@@ -1,7 +1,16 @@
-"""Network building blocks: IMPALA-style encoder, conv-transpose decoder, re-injecting residual MLP."""
-from __future__ import annotations
+"""Convolutional building blocks in the reference's layout (dunnolab/laom ``src/nn.py``).
 
-import math
+- ``Encoder``: IMPALA-style stages, each a 3x3 stride-2 conv (padding 1) and pre-activation
+  residual blocks; no activation after the last block.
+- ``Decoder``: the mirror image, each stage a 2x2 stride-2 transposed conv and residual blocks,
+  then GELU, a 1x1 conv and tanh.
+- Every conv and linear layer starts orthogonal with gain 1 and a zero bias, as the reference's
+  ``weight_init`` does (its fan layout is kept, see ``Upsample2x``).
+
+Images are NHWC. ``dtype`` is the compute dtype (bfloat16 mirrors torch autocast); parameters
+stay float32.
+"""
+from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
@@ -10,62 +19,69 @@ from flax import nnx
 relu6 = jax.nn.relu6
 
 
-def orthogonal(scale: float = math.sqrt(2)):
-    return nnx.initializers.orthogonal(scale)
+def gelu(x):
+    """torch.nn.GELU's default: the exact (erf) form, not the tanh approximation."""
+    return jax.nn.gelu(x, approximate=False)
 
 
-# Orthogonal gains: 1 for convs and 0.1 for each residual branch's last conv. With sqrt(2) the
-# un-normalised residual stream grows until ReLU6 saturates and the encoder stops learning.
-CONV_GAIN, RESIDUAL_GAIN = 1.0, 0.1
+def orthogonal(column_axis: int = -1):
+    return nnx.initializers.orthogonal(scale=1.0, column_axis=column_axis)
 
 
-def conv(cin, cout, k, stride=1, *, dtype, rngs, scale=CONV_GAIN):
-    return nnx.Conv(cin, cout, (k, k), strides=stride, padding="SAME", kernel_init=orthogonal(scale),
-                    bias_init=nnx.initializers.zeros, dtype=dtype, rngs=rngs)
+def conv(cin: int, cout: int, kernel: int, stride: int = 1, *, dtype, rngs: nnx.Rngs) -> nnx.Conv:
+    pad = kernel // 2  # torch Conv2d(padding=k//2): symmetric, unlike flax "SAME" at stride 2
+    return nnx.Conv(cin, cout, (kernel, kernel), strides=stride, padding=((pad, pad), (pad, pad)),
+                    kernel_init=orthogonal(), bias_init=nnx.initializers.zeros, dtype=dtype, rngs=rngs)
 
 
-def linear(cin, cout, *, dtype, rngs, scale=math.sqrt(2)):
-    return nnx.Linear(cin, cout, kernel_init=orthogonal(scale), bias_init=nnx.initializers.zeros,
-                      dtype=dtype, rngs=rngs)
+def linear(cin: int, cout: int, *, dtype, rngs: nnx.Rngs) -> nnx.Linear:
+    return nnx.Linear(cin, cout, kernel_init=orthogonal(), bias_init=nnx.initializers.zeros, dtype=dtype,
+                      rngs=rngs)
 
 
-def to_unit_range(frames: jax.Array, dtype=jnp.float32) -> jax.Array:
-    """uint8 [0, 255] -> [-1, 1]."""
-    return frames.astype(dtype) / 127.5 - 1.0
+def to_unit_range(frames: jax.Array) -> jax.Array:
+    """uint8 [0, 255] -> float32 [-1, 1] (the reference's ``normalize_img``)."""
+    return frames.astype(jnp.float32) / 127.5 - 1.0
 
 
 class ResidualBlock(nnx.Module):
-    def __init__(self, ch: int, *, dtype, rngs: nnx.Rngs):
-        self.conv1 = conv(ch, ch, 3, dtype=dtype, rngs=rngs)
-        self.conv2 = conv(ch, ch, 3, dtype=dtype, rngs=rngs, scale=RESIDUAL_GAIN)
+    """x + conv(relu6(conv(relu6(x))))."""
+
+    def __init__(self, channels: int, *, dtype, rngs: nnx.Rngs):
+        self.conv1 = conv(channels, channels, 3, dtype=dtype, rngs=rngs)
+        self.conv2 = conv(channels, channels, 3, dtype=dtype, rngs=rngs)
 
     def __call__(self, x):
         return x + self.conv2(relu6(self.conv1(relu6(x))))
 
 
-class EncoderBlock(nnx.Module):
-    """3x3 stride-2 conv, then two residual blocks."""
+class EncoderStage(nnx.Module):
+    """3x3 stride-2 conv, then residual blocks."""
 
-    def __init__(self, cin: int, cout: int, *, dtype, rngs: nnx.Rngs):
+    def __init__(self, cin: int, cout: int, num_res_blocks: int, *, dtype, rngs: nnx.Rngs):
         self.down = conv(cin, cout, 3, stride=2, dtype=dtype, rngs=rngs)
-        self.res1 = ResidualBlock(cout, dtype=dtype, rngs=rngs)
-        self.res2 = ResidualBlock(cout, dtype=dtype, rngs=rngs)
+        self.res = nnx.List([ResidualBlock(cout, dtype=dtype, rngs=rngs) for _ in range(num_res_blocks)])
 
     def __call__(self, x):
-        return self.res2(self.res1(self.down(x)))
+        x = self.down(x)
+        for block in self.res:
+            x = block(x)
+        return x
 
 
 class Encoder(nnx.Module):
-    """IMPALA-style ResNet: [B, H, W, C] in [-1, 1] -> feature map [B, H/2^n, W/2^n, channels[-1]]."""
+    """[B, H, W, C] -> [B, ceil(H/2^n), ceil(W/2^n), channels[-1]]; no final activation."""
 
-    def __init__(self, in_channels: int, channels=(16, 32, 32), *, dtype=jnp.float32, rngs: nnx.Rngs):
-        chans = (in_channels,) + tuple(channels)
-        self.blocks = nnx.List([EncoderBlock(a, b, dtype=dtype, rngs=rngs) for a, b in zip(chans[:-1], chans[1:])])
+    def __init__(self, in_channels: int, channels, num_res_blocks: int = 2, *, dtype=jnp.float32,
+                 rngs: nnx.Rngs):
+        chans = (in_channels, *channels)
+        self.stages = nnx.List([EncoderStage(a, b, num_res_blocks, dtype=dtype, rngs=rngs)
+                                for a, b in zip(chans[:-1], chans[1:])])
 
     def __call__(self, x):
-        for block in self.blocks:
-            x = block(x)
-        return relu6(x)
+        for stage in self.stages:
+            x = stage(x)
+        return x
 
 
 def feature_shape(image_size: int, channels) -> tuple[int, int, int]:
@@ -75,38 +91,50 @@ def feature_shape(image_size: int, channels) -> tuple[int, int, int]:
     return side, side, channels[-1]
 
 
+class Upsample2x(nnx.Module):
+    """torch ConvTranspose2d(kernel_size=2, stride=2), computed as one matmul and a depth-to-space.
+
+    The 2x2 stride-2 windows do not overlap, so each input pixel maps linearly to its own 2x2
+    output block: no zero-dilated convolution (4x the FLOPs) is needed. The kernel is stored as
+    [in, 2, 2, out] and initialised orthogonal with the input channels as one side of the matrix,
+    as torch's orthogonal_ does on its [in, out, 2, 2] weight.
+    """
+
+    def __init__(self, cin: int, cout: int, *, dtype, rngs: nnx.Rngs):
+        self.kernel = nnx.Param(orthogonal(column_axis=0)(rngs.params(), (cin, 2, 2, cout), jnp.float32))
+        self.bias = nnx.Param(jnp.zeros((cout,), jnp.float32))
+        self.dtype = dtype
+
+    def __call__(self, x):
+        b, h, w, _ = x.shape
+        kernel = self.kernel[...].astype(self.dtype)
+        y = jnp.einsum("bhwc,cijo->bhiwjo", x.astype(self.dtype), kernel)
+        return y.reshape(b, 2 * h, 2 * w, kernel.shape[-1]) + self.bias[...].astype(self.dtype)
+
+
+class DecoderStage(nnx.Module):
+    def __init__(self, cin: int, cout: int, num_res_blocks: int, *, dtype, rngs: nnx.Rngs):
+        self.up = Upsample2x(cin, cout, dtype=dtype, rngs=rngs)
+        self.res = nnx.List([ResidualBlock(cout, dtype=dtype, rngs=rngs) for _ in range(num_res_blocks)])
+
+    def __call__(self, x):
+        x = self.up(x)
+        for block in self.res:
+            x = block(x)
+        return x
+
+
 class Decoder(nnx.Module):
-    """Feature map -> image: conv-transpose upsampling stages mirroring the encoder, tanh output."""
+    """Feature map [B, h, w, in] -> image [B, h*2^n, w*2^n, out] in (-1, 1); stages mirror ``channels``."""
 
-    def __init__(self, channels, out_channels: int, *, dtype, rngs: nnx.Rngs):
-        chans = tuple(reversed(channels))
-        ups = []
-        for a, b in zip(chans, chans[1:] + (chans[-1],)):
-            ups.append(nnx.ConvTranspose(a, b, (4, 4), strides=(2, 2), padding="SAME", kernel_init=orthogonal(),
-                                         bias_init=nnx.initializers.zeros, dtype=dtype, rngs=rngs))
-        self.ups = nnx.List(ups)
-        self.res = nnx.List([ResidualBlock(c, dtype=dtype, rngs=rngs) for c in chans[1:] + (chans[-1],)])
-        self.out = conv(chans[-1], out_channels, 3, dtype=dtype, rngs=rngs)
+    def __init__(self, in_channels: int, channels, out_channels: int, num_res_blocks: int = 2, *,
+                 dtype=jnp.float32, rngs: nnx.Rngs):
+        chans = (in_channels, *reversed(tuple(channels)))
+        self.stages = nnx.List([DecoderStage(a, b, num_res_blocks, dtype=dtype, rngs=rngs)
+                                for a, b in zip(chans[:-1], chans[1:])])
+        self.out = conv(chans[-1], out_channels, 1, dtype=dtype, rngs=rngs)
 
     def __call__(self, x):
-        for up, res in zip(self.ups, self.res):
-            x = res(relu6(up(x)))
-        return jnp.tanh(self.out(relu6(x)))
-
-
-class ReinjectMLP(nnx.Module):
-    """Residual MLP whose every block sees the original inputs again (LAOM's IDM/FDM heads)."""
-
-    def __init__(self, in_dim: int, width: int, out_dim: int, num_blocks: int = 3, *, dtype, rngs: nnx.Rngs):
-        self.inp = linear(in_dim, width, dtype=dtype, rngs=rngs)
-        self.norms = nnx.List([nnx.LayerNorm(width + in_dim, dtype=dtype, rngs=rngs) for _ in range(num_blocks)])
-        self.hidden = nnx.List([linear(width + in_dim, width, dtype=dtype, rngs=rngs) for _ in range(num_blocks)])
-        self.proj = nnx.List([linear(width, width, dtype=dtype, rngs=rngs, scale=0.1) for _ in range(num_blocks)])
-        self.out_norm = nnx.LayerNorm(width, dtype=dtype, rngs=rngs)
-        self.out = linear(width, out_dim, dtype=dtype, rngs=rngs, scale=1.0)
-
-    def __call__(self, x):
-        h = self.inp(x)
-        for norm, hidden, proj in zip(self.norms, self.hidden, self.proj):
-            h = h + proj(jax.nn.gelu(hidden(norm(jnp.concatenate([h, x], -1)))))
-        return self.out(self.out_norm(h))
+        for stage in self.stages:
+            x = stage(x)
+        return jnp.tanh(self.out(gelu(x)))
