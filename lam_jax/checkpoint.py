@@ -1,17 +1,28 @@
-"""Orbax checkpoints of the whole training state (params, optimiser, EMA target, RNG, step)."""
+"""Orbax checkpoints of whole training states; a checkpoint holding NaN or Inf is refused."""
 from __future__ import annotations
 
 import os
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
+
+
+class NonFiniteError(FloatingPointError):
+    """Training produced (or a checkpoint holds) NaN or Inf."""
+
+
+def all_finite(tree) -> bool:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+              if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact)]
+    return bool(jnp.all(jnp.stack(leaves))) if leaves else True
 
 
 class Checkpointer:
     def __init__(self, directory: str, max_to_keep: int = 2):
         self.directory = os.path.abspath(directory)
-        self.manager = ocp.CheckpointManager(
-            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+        self.manager = ocp.CheckpointManager(self.directory, options=ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=True))
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
@@ -20,9 +31,13 @@ class Checkpointer:
         self.manager.save(step, args=ocp.args.StandardSave(tree))
 
     def restore(self, step: int, like):
-        """Restores into the structure, shapes, dtypes and shardings of ``like``."""
+        """Restores into the structure, shapes, dtypes and shardings of ``like``; refuses NaN/Inf."""
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
-        return self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
+        tree = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
+        if not all_finite(tree):
+            raise NonFiniteError(f"the checkpoint of step {step} in {self.directory} holds NaN or Inf values; "
+                                 "delete it (or the whole run) and train again")
+        return tree
 
     def close(self) -> None:
         self.manager.wait_until_finished()

@@ -1,9 +1,18 @@
-"""Episode arrays for training: from a built TFDS dataset, or synthetic for tests and benchmarks."""
+"""Episodes for training: arrays in memory, a built TFDS dataset read on demand, or synthetic.
+
+Anything with ``num_episodes``, the shape attributes below and ``load(indices) -> Episodes`` is
+an episode source: the device placement and the streaming sampler read through it, a few
+episodes at a time, so no process ever holds a whole large dataset in host memory.
+"""
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import os
 
 import numpy as np
+
+DECODE_THREADS = min(8, os.cpu_count() or 1)
 
 
 @dataclasses.dataclass
@@ -14,11 +23,12 @@ class Episodes:
     states: np.ndarray
 
     def __post_init__(self):
-        e, t = self.frames.shape[:2]
         if self.frames.ndim != 5 or self.frames.dtype != np.uint8 or self.frames.shape[-1] != 3:
             raise ValueError(f"frames must be uint8 [E, T, H, W, 3], got {self.frames.dtype} {self.frames.shape}")
+        e, t = self.frames.shape[:2]
         if self.actions.shape[:2] != (e, t) or self.states.shape[:2] != (e, t):
-            raise ValueError(f"actions {self.actions.shape} and states {self.states.shape} must match frames [E, T]={e, t}")
+            raise ValueError(f"actions {self.actions.shape} and states {self.states.shape} must match frames "
+                             f"[E, T]={e, t}")
 
     @property
     def num_episodes(self) -> int:
@@ -40,18 +50,60 @@ class Episodes:
     def state_dim(self) -> int:
         return self.states.shape[-1]
 
-    def subset(self, indices) -> "Episodes":
-        idx = np.asarray(list(indices))
+    def load(self, indices) -> "Episodes":
+        idx = np.asarray(list(indices), np.int64)
         return Episodes(self.frames[idx], self.actions[idx], self.states[idx])
 
+    subset = load
 
-def load_episodes(path: str, split: str, indices=None, progress: bool = True) -> Episodes:
-    from data_pipeline.rlds_dataset import TrajectoryDataset
-    eps = TrajectoryDataset(path).episodes(split, indices, progress=progress)
-    if not eps:
-        raise ValueError(f"split {split!r} of {path} selected no episodes")
-    return Episodes(np.stack([e["image"] for e in eps]), np.stack([e["action"] for e in eps]),
-                    np.stack([e["state"] for e in eps]))
+
+class DatasetEpisodes:
+    """Episodes ``indices`` (default: all) of a split of a built dataset, decoded only when loaded.
+
+    ``action_key``: 'reference' (what the reference's datasets store: the raw policy output of the
+    PPO experts, the squashed action of the SAC expert), 'action' (executed, clipped) or 'raw_action'.
+    """
+
+    def __init__(self, path: str, split: str, indices=None, action_key: str = "reference"):
+        from data_pipeline.rlds_dataset import TrajectoryDataset
+        self.dataset = TrajectoryDataset(path)
+        self.path, self.split = path, split
+        total = self.dataset.num_episodes(split)
+        self.indices = np.arange(total) if indices is None else np.asarray(list(indices), np.int64)
+        if len(self.indices) == 0:
+            raise ValueError(f"split {split!r} of {path} selected no episodes")
+        if self.indices.min() < 0 or self.indices.max() >= total:
+            raise IndexError(f"episode indices must be in [0, {total}) for split {split!r} of {path}")
+        self.action_key = self.dataset.resolve_action_key(action_key)
+        shape = self.dataset.shapes()
+        self.length, self.image_size = shape["length"], shape["image_size"]
+        self.action_dim, self.state_dim = shape["action_dim"], shape["state_dim"]
+
+    @property
+    def num_episodes(self) -> int:
+        return len(self.indices)
+
+    def load(self, indices) -> Episodes:
+        idx = [int(self.indices[i]) for i in indices]
+        n = len(idx)
+        out = Episodes(np.empty((n, self.length, self.image_size, self.image_size, 3), np.uint8),
+                       np.empty((n, self.length, self.action_dim), np.float32),
+                       np.empty((n, self.length, self.state_dim), np.float32))
+        unique = sorted(set(idx))  # an index repeated within one load is decoded once
+        with concurrent.futures.ThreadPoolExecutor(DECODE_THREADS) as pool:  # zlib decoding releases the GIL
+            decoded = dict(zip(unique, pool.map(lambda i: self.dataset.episode(self.split, i), unique)))
+        for row, i in enumerate(idx):
+            ep = decoded[i]
+            out.frames[row], out.actions[row], out.states[row] = ep["image"], ep[self.action_key], ep["state"]
+        return out
+
+    def subset(self, indices) -> "DatasetEpisodes":
+        return DatasetEpisodes(self.path, self.split, self.indices[np.asarray(list(indices), np.int64)],
+                               self.action_key)
+
+
+def load_all(source) -> Episodes:
+    return source.load(range(source.num_episodes))
 
 
 def synthetic_episodes(num_episodes: int, length: int, image_size: int = 64, seed: int = 0,
@@ -61,6 +113,9 @@ def synthetic_episodes(num_episodes: int, length: int, image_size: int = 64, see
     Actions a_t in [-1, 1]^2 move the square by up to image_size/10 px per step; the state is its
     position and the background phase. Cheap to generate and learnable, so tests check real learning.
     """
+    if num_episodes < 1 or length < 2 or image_size < 8:
+        raise ValueError(f"synthetic episodes need num_episodes >= 1, length >= 2, image_size >= 8; got "
+                         f"{num_episodes}, {length}, {image_size}")
     rng = np.random.default_rng(seed)
     actions = np.clip(rng.normal(0, 0.6, (num_episodes, length, 2)), -1, 1).astype(np.float32)
     actions[:, -1] = 0

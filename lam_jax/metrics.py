@@ -19,3 +19,14 @@ class JsonlWriter:
 def read_jsonl(path: str) -> list[dict]:
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def truncate_jsonl(path: str, last_step: int) -> None:
+    """Drops rows logged after ``last_step`` (a resumed run logs those steps again)."""
+    if not os.path.exists(path):
+        return
+    rows = [r for r in read_jsonl(path) if r["step"] <= last_step]
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    os.replace(tmp, path)

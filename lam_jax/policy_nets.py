@@ -1,35 +1,41 @@
-"""Downstream networks: the actor (frames -> latent or action) and the latent -> action decoder."""
+"""Downstream networks (reference ``src/nn.py``: ``Actor``, ``ActionDecoder``).
+
+- Actor: the IMPALA encoder on the frame stack, spatial mean-pool, ReLU6, one linear layer to a
+  latent action (BC on latents) or to an action (BC on IDM labels, BC from scratch).
+- ActionDecoder: latent -> 256 -> 256 -> action with ReLU6 and no output squashing (the
+  environment clips).
+"""
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from lam_jax import nets
 
+ACTOR_CHANNELS = (16, 32, 32)  # encoder_deep: False
+
 
 class Actor(nnx.Module):
-    """IMPALA encoder on the frame stack, spatially mean-pooled features, MLP head."""
+    def __init__(self, frame_stack: int, out_dim: int, encoder_scale: float = 32.0, num_res_blocks: int = 2, *,
+                 dtype=jnp.float32, rngs: nnx.Rngs):
+        channels = tuple(max(1, int(c * encoder_scale)) for c in ACTOR_CHANNELS)
+        self.encoder = nets.Encoder(3 * frame_stack, channels, num_res_blocks, dtype=dtype, rngs=rngs)
+        self.out = nets.linear(channels[-1], out_dim, dtype=dtype, rngs=rngs)
 
-    def __init__(self, frame_stack: int, out_dim: int, encoder_scale: float = 1.0, hidden_dim: int = 256, *,
-                 rngs: nnx.Rngs):
-        channels = tuple(int(c * encoder_scale) for c in (16, 32, 32))
-        self.encoder = nets.Encoder(3 * frame_stack, channels, dtype=jnp.float32, rngs=rngs)
-        self.hidden = nets.linear(channels[-1], hidden_dim, dtype=jnp.float32, rngs=rngs)
-        self.out = nets.linear(hidden_dim, out_dim, dtype=jnp.float32, rngs=rngs, scale=1.0)
+    def features(self, obs):
+        """Mean-pooled encoder features of uint8 stacks (the reference's second output)."""
+        return self.encoder(nets.to_unit_range(obs)).astype(jnp.float32).mean(axis=(1, 2))
 
     def __call__(self, obs):
-        pooled = self.encoder(nets.to_unit_range(obs)).mean(axis=(1, 2))
-        return self.out(jax.nn.gelu(self.hidden(pooled)))
+        return self.out(nets.relu6(self.features(obs))).astype(jnp.float32)
 
 
 class ActionDecoder(nnx.Module):
-    """Small MLP latent -> action in [-1, 1]."""
-
-    def __init__(self, latent_dim: int, action_dim: int, hidden_dim: int = 256, *, rngs: nnx.Rngs):
-        self.norm = nnx.LayerNorm(latent_dim, rngs=rngs)
-        self.hidden = nets.linear(latent_dim, hidden_dim, dtype=jnp.float32, rngs=rngs)
-        self.out = nets.linear(hidden_dim, action_dim, dtype=jnp.float32, rngs=rngs, scale=1.0)
+    def __init__(self, latent_dim: int, action_dim: int, hidden_dim: int = 256, *, dtype=jnp.float32,
+                 rngs: nnx.Rngs):
+        self.fc1 = nets.linear(latent_dim, hidden_dim, dtype=dtype, rngs=rngs)
+        self.fc2 = nets.linear(hidden_dim, hidden_dim, dtype=dtype, rngs=rngs)
+        self.out = nets.linear(hidden_dim, action_dim, dtype=dtype, rngs=rngs)
 
     def __call__(self, z):
-        return jnp.tanh(self.out(jax.nn.gelu(self.hidden(self.norm(z)))))
+        return self.out(nets.relu6(self.fc2(nets.relu6(self.fc1(z))))).astype(jnp.float32)

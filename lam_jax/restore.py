@@ -5,11 +5,12 @@ import json
 import os
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
 from lam_jax.checkpoint import require_checkpoint
-from lam_jax.train_lam import build_train_state, checkpoint_tree
+from lam_jax.train_lam import build_train_state
 
 
 def load_lam(workdir: str, step: int | None = None):
@@ -25,7 +26,8 @@ def load_lam(workdir: str, step: int | None = None):
     ckpt = require_checkpoint(os.path.join(workdir, "checkpoints"))
     step = ckpt.latest_step() if step is None else step
     graphdef, state = build_train_state(cfg, spec)
-    restored = ckpt.restore(step, checkpoint_tree(state, 0, jax.random.PRNGKey(0)))
+    like = {"state": state, "health": jnp.int32(-1), "rng": jax.random.PRNGKey(0), "step": jnp.int32(0)}
+    restored = ckpt.restore(step, like)
     ckpt.close()
     model = nnx.merge(graphdef, restored["state"])[0]
     return cfg, model, spec

@@ -1,17 +1,23 @@
 """Window sampling: (o_t, o_{t+1}, o_{t+k}) frame stacks with first-frame padding.
 
-Device-side: episodes live sharded along the mesh's data axis; each device samples its share of
-the batch from its own episodes inside ``shard_map``, so no frames cross devices or the host.
-Streaming fallback: the same windows sampled on the host and copied per step, for datasets larger
-than device memory.
+As the reference's datasets (``src/utils.py``, ``DCSLAOMInMemoryDataset``): a window starts at
+t ~ U{0 .. T-1-max_offset} and looks k ~ U{1 .. max_offset} steps ahead, independently of t.
+Windows are drawn uniformly with replacement each step instead of from a per-epoch shuffle.
+
+Device-side: episodes live in device memory split along the mesh's data axis, placed a few
+episodes at a time (host memory stays bounded by one chunk); each device samples its share of the
+batch from its own episodes inside ``shard_map``, so no frames cross devices or the host.
 """
 from __future__ import annotations
 
-import jax
-import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
+import functools
 
-from lam_jax.data import Episodes
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import PartitionSpec as P, SingleDeviceSharding
+
+from lam_jax import sharding
 from lam_jax.sharding import DATA_AXIS
 
 
@@ -31,8 +37,13 @@ def windows(frames, actions, states, ep, t, k, frame_stack: int) -> dict:
     return {"obs": gather_stack(frames, ep, t, frame_stack),
             "next": gather_stack(frames, ep, t + 1, frame_stack),
             "future": gather_stack(frames, ep, t + k, frame_stack),
-            "action": actions[ep, t], "state": states[ep, t],  # states standardised
+            "action": actions[ep, t], "state": states[ep, t],
             "episode": ep, "t": t, "k": k}
+
+
+def num_windows(num_episodes: int, length: int, max_offset: int) -> int:
+    """Windows per epoch, as the reference's dataset length: E * (T - max_offset)."""
+    return num_episodes * (length - max_offset)
 
 
 def sample_windows(data: dict, key, batch_size: int, frame_stack: int, max_offset: int) -> dict:
@@ -41,44 +52,56 @@ def sample_windows(data: dict, key, batch_size: int, frame_stack: int, max_offse
     num_eps, length = frames.shape[:2]
     k_ep, k_off, k_t = jax.random.split(key, 3)
     ep = jax.random.randint(k_ep, (batch_size,), 0, num_eps)
+    t = jax.random.randint(k_t, (batch_size,), 0, length - max_offset)
     k = jax.random.randint(k_off, (batch_size,), 1, max_offset + 1)
-    t = jax.random.randint(k_t, (batch_size,), 0, length - k)  # t + k <= T - 1
     return windows(frames, data["actions"], data["states"], ep, t, k, frame_stack)
 
 
-def standardised_states(episodes: Episodes, stats=None) -> np.ndarray:
-    """States z-scored per dimension (they only feed probes; raw velocities would dominate MSEs)."""
-    mean, std = stats if stats is not None else state_stats(episodes)
-    return ((episodes.states - mean) / std).astype(np.float32)
+def episode_rows(num_episodes: int, mesh) -> np.ndarray:
+    """Episode index of each row of the device arrays: repeated up to a multiple of the data axis."""
+    n = sharding.data_size(mesh)
+    return np.arange(-(-num_episodes // n) * n) % num_episodes
 
 
-def state_stats(episodes: Episodes):
-    flat = episodes.states.reshape(-1, episodes.state_dim)
-    return flat.mean(0), flat.std(0) + 1e-6
+@functools.lru_cache(maxsize=None)
+def _writer():
+    return jax.jit(lambda buf, x, row: jax.lax.dynamic_update_slice_in_dim(buf, x, row, 0), donate_argnums=0)
 
 
-def shard_episodes(episodes: Episodes, mesh, state_stats_=None) -> dict:
-    """Places episodes in device memory, split along the data axis (episodes repeated to divide evenly).
+def _zeros_on(device, shape, dtype):
+    return jax.jit(lambda: jnp.zeros(shape, dtype), out_shardings=SingleDeviceSharding(device))()
 
-    States are standardised with ``state_stats_`` (default: these episodes' own statistics).
+
+def place_episodes(source, mesh, chunk_episodes: int = 8) -> dict:
+    """Episodes of ``source`` -> device arrays {frames, actions, states} split along the data axis.
+
+    Each local device's rows are filled ``chunk_episodes`` at a time by an in-place (donated)
+    update, so host memory holds one chunk whatever the dataset size, and each process reads only
+    the episodes of its own devices.
     """
-    n = mesh.shape[DATA_AXIS]
-    reps = -(-episodes.num_episodes // n) * n
-    idx = np.arange(reps) % episodes.num_episodes
-    sharding = NamedSharding(mesh, P(DATA_AXIS))
-    arrays = {"frames": episodes.frames, "actions": episodes.actions,
-              "states": standardised_states(episodes, state_stats_)}
-    if jax.process_count() == 1:
-        return {k: jax.device_put(v[idx], sharding) for k, v in arrays.items()}
-    # Multi-host: each process holds its slice of the episodes.
-    per_proc = reps // jax.process_count()
-    local = idx[jax.process_index() * per_proc:(jax.process_index() + 1) * per_proc]
-    return {k: jax.make_array_from_process_local_data(sharding, v[local]) for k, v in arrays.items()}
+    rows = episode_rows(source.num_episodes, mesh)
+    split = sharding.split(mesh)
+    shapes = {"frames": ((source.length, source.image_size, source.image_size, 3), np.uint8),
+              "actions": ((source.length, source.action_dim), np.float32),
+              "states": ((source.length, source.state_dim), np.float32)}
+    per_device = {k: [] for k in shapes}
+    for device, index in split.addressable_devices_indices_map((len(rows),)).items():
+        mine = rows[index[0]]
+        bufs = {k: _zeros_on(device, (len(mine), *shape), dtype) for k, (shape, dtype) in shapes.items()}
+        for start in range(0, len(mine), chunk_episodes):
+            eps = source.load(mine[start:start + chunk_episodes])
+            chunk = {"frames": eps.frames, "actions": eps.actions, "states": eps.states}
+            for k in shapes:
+                bufs[k] = _writer()(bufs[k], jax.device_put(chunk[k], device), start)
+        for k in shapes:
+            per_device[k].append(bufs[k])
+    return {k: jax.make_array_from_single_device_arrays((len(rows), *shape), split, per_device[k])
+            for k, (shape, _) in shapes.items()}
 
 
 def make_device_sampler(mesh, batch_size: int, frame_stack: int, max_offset: int):
-    """Returns sample(data, key) -> batch sharded along the data axis; call it inside jit."""
-    n = mesh.shape[DATA_AXIS]
+    """Returns sample(data, key) -> batch split along the data axis; call it inside jit."""
+    n = sharding.data_size(mesh)
     if batch_size % n:
         raise ValueError(f"batch size {batch_size} must be divisible by the {n} devices of the data axis")
 
@@ -89,24 +112,3 @@ def make_device_sampler(mesh, batch_size: int, frame_stack: int, max_offset: int
         return out
 
     return jax.shard_map(local, mesh=mesh, in_specs=(P(DATA_AXIS), P()), out_specs=P(DATA_AXIS))
-
-
-class HostSampler:
-    """Streaming fallback: samples on the host from NumPy episodes and copies each batch to devices."""
-
-    def __init__(self, episodes: Episodes, mesh, batch_size: int, frame_stack: int, max_offset: int, seed: int = 0,
-                 state_stats_=None):
-        self.episodes, self.batch_size = episodes, batch_size
-        self.states = standardised_states(episodes, state_stats_)
-        self.frame_stack, self.max_offset = frame_stack, max_offset
-        self.sharding = NamedSharding(mesh, P(DATA_AXIS))
-        self.seed = seed
-
-    def sample(self, step: int) -> dict:
-        """The batch of ``step``: a function of (seed, step), so resumed runs draw the same batches."""
-        e, r = self.episodes, np.random.default_rng((self.seed, step))
-        ep = r.integers(0, e.num_episodes, self.batch_size)
-        k = r.integers(1, self.max_offset + 1, self.batch_size)
-        t = r.integers(0, e.length - k)
-        batch = windows(e.frames, e.actions, self.states, ep, t, k, self.frame_stack)
-        return jax.device_put(batch, self.sharding)

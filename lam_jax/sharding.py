@@ -1,5 +1,13 @@
-"""Device mesh with one data-parallel axis; optional multi-host initialisation."""
+"""Device mesh with one data-parallel axis; multi-host initialisation and process-local data.
+
+Every array a step touches is global: frames and batches are split along the ``data`` axis,
+parameters, RNG key and step counter are replicated. Each process holds (and reads from disk)
+only the rows its own devices hold.
+"""
 from __future__ import annotations
+
+import os
+import sys
 
 import jax
 import numpy as np
@@ -8,21 +16,92 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 DATA_AXIS = "data"
 
 
-def maybe_initialize_distributed(enabled: bool) -> None:
-    """Multi-host: jax.distributed reads coordinator address and process ids from the environment."""
-    if enabled and not jax.distributed.is_initialized():
-        jax.distributed.initialize()
+def initialize_distributed(dcfg) -> None:
+    """jax.distributed from config.distributed; empty fields leave them to cluster auto-detection
+    (SLURM, Open MPI, Kubernetes, Cloud TPU...). Idempotent."""
+    if not dcfg or not dcfg.get("enabled", False) or jax.distributed.is_initialized():
+        return
+    address = dcfg.get("coordinator_address") or None
+    num = dcfg.get("num_processes", 0) or None
+    pid = dcfg.get("process_id", -1)
+    if num is not None and pid < 0 or pid >= 0 and num is None:
+        raise ValueError("config.distributed: give num_processes and process_id together (or neither, "
+                         "for cluster auto-detection)")
+    if num is not None and not 0 <= pid < num:
+        raise ValueError(f"config.distributed.process_id {pid} must be in [0, {num})")
+    if num is not None and address is None:
+        raise ValueError("config.distributed.coordinator_address (host:port of process 0) is needed "
+                         "when num_processes is given")
+    _native_stdout_to_stderr()
+    jax.distributed.initialize(coordinator_address=address, num_processes=num,
+                               process_id=None if pid < 0 else pid)
+
+
+def _native_stdout_to_stderr() -> None:
+    """Gloo (CPU collectives) prints connection notices from C++ to file descriptor 1. Point fd 1 at
+    stderr and give Python's sys.stdout the original stdout, so what we print stays clean."""
+    sys.stdout.flush()
+    original = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = os.fdopen(original, "w", buffering=1)
 
 
 def make_mesh(num_devices: int = 0) -> Mesh:
-    """A 1-D data mesh over the first ``num_devices`` devices (0: all of them)."""
+    """A 1-D data mesh over the first ``num_devices`` devices (0: all of them, every process's)."""
     devices = jax.devices()
     if num_devices:
         if num_devices > len(devices):
             raise ValueError(f"asked for {num_devices} devices but only {len(devices)} are visible")
+        if jax.process_count() > 1 and num_devices != len(devices):
+            raise ValueError("multi-host runs use every device (num_devices=0)")
         devices = devices[:num_devices]
     return Mesh(np.asarray(devices), (DATA_AXIS,))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
+
+
+def split(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P(DATA_AXIS))
+
+
+def data_size(mesh: Mesh) -> int:
+    return mesh.shape[DATA_AXIS]
+
+
+def local_rows(mesh: Mesh, num_rows: int) -> range:
+    """The rows of a [num_rows, ...] array split along the data axis that this process's devices hold."""
+    index_map = split(mesh).addressable_devices_indices_map((num_rows,))
+    starts = [idx[0].start or 0 for idx in index_map.values()]
+    stops = [num_rows if idx[0].stop is None else idx[0].stop for idx in index_map.values()]
+    return range(min(starts), max(stops))
+
+
+def put_replicated(tree, mesh: Mesh):
+    """Host values -> arrays replicated over the whole mesh (every process passes the same values)."""
+    return jax.device_put(tree, replicated(mesh))
+
+
+def put_split(tree, mesh: Mesh, num_rows: int):
+    """Process-local rows (``local_rows``) of arrays split along the data axis -> global arrays."""
+    sharding = split(mesh)
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x),
+                                                                         (num_rows,) + x.shape[1:]), tree)
+
+
+def local_copy(tree):
+    """Replicated global arrays -> this process's own copy (for work on its local devices only)."""
+    def one(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            if not x.is_fully_replicated:
+                raise ValueError("only replicated arrays have a whole local copy")
+            return x.addressable_data(0)
+        return x
+    return jax.tree.map(one, tree)
+
+
+def is_main_process() -> bool:
+    return jax.process_index() == 0

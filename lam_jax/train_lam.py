@@ -1,30 +1,29 @@
 """LAM pretraining: one jit-compiled step (device-side sampling + update), data parallel over a mesh.
 
-The step is a pure function of (state, key): NNX modules are split into a graph definition and a
-state pytree, the state is donated, and every step's randomness is ``fold_in(seed_key, step)``,
-so a run resumed from a checkpoint continues exactly as an uninterrupted one.
+The step is a pure function of (state, step): NNX modules are split into a graph definition and
+a state pytree, the state is donated, and every step's randomness is ``fold_in(seed_key, step)``,
+so a run resumed from a checkpoint continues exactly as an uninterrupted one. A step whose loss
+or gradient norm is not finite is not applied; the step number is kept on device and reported
+at the next log or save, which then stops the run (no non-finite state is ever saved).
 """
 from __future__ import annotations
 
-import json
+import dataclasses
+import functools
+import math
 import os
-import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 from flax import nnx
-from tqdm.auto import tqdm
 
-from lam_jax import models, sampling, sharding
-from lam_jax.checkpoint import Checkpointer
-from lam_jax.data import Episodes
-from lam_jax.metrics import JsonlWriter, read_jsonl
+from lam_jax import loop, models, optim, run_dir, sampling, sharding, streaming
 
 
-def trainable(model) -> nnx.filterlib.Filter:
+def trainable(model=None) -> nnx.filterlib.Filter:
     """Parameters the optimiser updates: everything but LAOM's EMA target encoder."""
     del model
     return nnx.All(nnx.Param, nnx.Not(nnx.PathContains("target_encoder")))
@@ -36,119 +35,190 @@ def _param_groups(params):
         lambda path, _: "probe" if "probes" in jax.tree_util.keystr(path) else "model", params)
 
 
-def make_optimizer(cfg: ml_collections.ConfigDict) -> optax.GradientTransformation:
-    """Adam with warm-up and cosine decay for the model; the probes get their own Adam so their
-    gradients never eat into the model's global-norm clipping budget."""
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, cfg.learning_rate, min(cfg.warmup_steps, max(cfg.num_steps - 1, 1)), max(cfg.num_steps, 2),
-        end_value=cfg.learning_rate * cfg.get("final_lr_fraction", 0.1))
-    model_tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip),
-                           optax.adamw(schedule, weight_decay=cfg.weight_decay))
-    return optax.multi_transform({"model": model_tx, "probe": optax.adam(cfg.learning_rate)}, _param_groups)
+def resolve_schedule(cfg, windows_per_epoch: int) -> tuple[int, int]:
+    """(num_steps, warmup_steps): counted in epochs over the training windows (the reference's
+    dataloader length, ceil(windows / batch)) when num_epochs / warmup_epochs are set."""
+    per_epoch = max(1, math.ceil(windows_per_epoch / cfg.batch_size))
+    num_steps = cfg.num_epochs * per_epoch if cfg.num_epochs > 0 else cfg.num_steps
+    warmup = round(cfg.warmup_epochs * per_epoch) if cfg.warmup_epochs > 0 else cfg.warmup_steps
+    return int(num_steps), int(min(warmup, max(num_steps - 1, 0)))
+
+
+def make_optimizer(cfg, num_steps: int, warmup_steps: int) -> optax.GradientTransformation:
+    """The reference's Adam under linear warm-up and decay for the model; the probes get their own
+    constant-rate Adam, as in the reference, so they never touch the model's schedule or clipping."""
+    model_tx = optim.adam(cfg.learning_rate, warmup_steps, num_steps, grad_clip=cfg.grad_clip,
+                          weight_decay=cfg.weight_decay)
+    probe_tx = optax.adam(cfg.probe_learning_rate or cfg.learning_rate)
+    return optax.multi_transform({"model": model_tx, "probe": probe_tx}, _param_groups)
 
 
 def validate_config(cfg) -> None:
+    """Clear errors for bad values, before anything is loaded or compiled."""
     if cfg.model.name not in models.MODELS:
         raise ValueError(f"unknown model {cfg.model.name!r}; expected one of {sorted(models.MODELS)}")
-    for name in ("batch_size", "num_steps", "frame_stack", "max_offset"):
-        if cfg[name] < 1:
-            raise ValueError(f"config.{name} must be >= 1, got {cfg[name]}")
-    if models.needs_labels(cfg.model) and cfg.labeled_batch_size < 1:
-        raise ValueError(f"model {cfg.model.name} needs labels: set labeled_batch_size >= 1")
+    models.compute_dtype(cfg.model)
+    positive = {"batch_size": cfg.batch_size, "frame_stack": cfg.frame_stack, "max_offset": cfg.max_offset,
+                "log_every": cfg.log_every, "save_every": cfg.save_every, "keep_checkpoints": cfg.keep_checkpoints,
+                "model.latent_dim": cfg.model.latent_dim, "model.encoder_scale": cfg.model.encoder_scale,
+                "learning_rate": cfg.learning_rate}
+    if models.needs_labels(cfg.model):
+        positive["data.labeled_trajectories"] = cfg.data.labeled_trajectories
+    if models.uses_labeled_batch(cfg.model):
+        positive["labeled_batch_size"] = cfg.labeled_batch_size
+    for name, value in positive.items():
+        if not value > 0:
+            raise ValueError(f"config.{name} must be > 0, got {value}")
+    non_negative = {"seed": cfg.seed, "stop_at": cfg.get("stop_at", 0), "weight_decay": cfg.weight_decay,
+                    "grad_clip": cfg.grad_clip,
+                    "probe_learning_rate": cfg.probe_learning_rate, "num_steps": cfg.num_steps,
+                    "num_epochs": cfg.num_epochs, "warmup_steps": cfg.warmup_steps,
+                    "warmup_epochs": cfg.warmup_epochs, "model.labeled_loss_coef": cfg.model.labeled_loss_coef}
+    for name, value in non_negative.items():
+        if value < 0:
+            raise ValueError(f"config.{name} must be >= 0, got {value}")
+    if cfg.num_steps < 1 and cfg.num_epochs < 1:
+        raise ValueError("set config.num_steps or config.num_epochs to at least 1")
+    if not 0 < cfg.model.ema_tau <= 1:
+        raise ValueError(f"config.model.ema_tau must be in (0, 1], got {cfg.model.ema_tau}")
+    if cfg.model.fsq_levels == 1 or cfg.model.fsq_levels < 0:
+        raise ValueError(f"config.model.fsq_levels must be 0 (off) or >= 2, got {cfg.model.fsq_levels}")
 
 
-def model_spec(cfg, train: Episodes) -> dict:
+def model_spec(cfg, source) -> dict:
     """What, besides the config, rebuilding the model needs; saved beside its checkpoints."""
-    mean, std = sampling.state_stats(train)
-    return {"image_size": train.image_size, "frame_stack": cfg.frame_stack, "action_dim": train.action_dim,
-            "state_dim": train.state_dim, "state_mean": mean.tolist(), "state_std": std.tolist()}
+    windows = sampling.num_windows(source.num_episodes, source.length, cfg.max_offset)
+    num_steps, warmup = resolve_schedule(cfg, windows)
+    return {"image_size": source.image_size, "frame_stack": cfg.frame_stack, "action_dim": source.action_dim,
+            "state_dim": source.state_dim, "num_steps": num_steps, "warmup_steps": warmup,
+            "windows_per_epoch": windows}
 
 
 def build_train_state(cfg, spec: dict):
     """(graphdef, state) of the (model, optimiser) pair; the layout every checkpoint uses."""
     model = models.make_model(cfg.model, image_size=spec["image_size"], frame_stack=spec["frame_stack"],
                               action_dim=spec["action_dim"], state_dim=spec["state_dim"], seed=cfg.seed)
-    return nnx.split((model, nnx.Optimizer(model, make_optimizer(cfg), wrt=trainable(model))))
+    tx = make_optimizer(cfg, spec["num_steps"], spec["warmup_steps"])
+    return nnx.split((model, nnx.Optimizer(model, tx, wrt=trainable(model))))
 
 
-def checkpoint_tree(state, step, rng) -> dict:
-    return {"state": state, "step": jnp.asarray(step, jnp.int32), "rng": rng}
+@dataclasses.dataclass(frozen=True)
+class StepSpec:
+    """Everything static about a train step. Steps with equal specs share one compiled program
+    (so several Trainers in one process, e.g. a sweep, compile once)."""
+    graphdef: Any
+    mesh: Any
+    batch_sizes: tuple  # (unlabeled,) or (unlabeled, labeled)
+    frame_stack: int
+    max_offset: int
+    ema_tau: float
+    target_update_every: int
+    learning_rate: float
+    warmup_steps: int
+    num_steps: int
+
+
+def _update(spec: StepSpec, state, health, batch, key, step):
+    model, optimizer = nnx.merge(spec.graphdef, state)
+    (loss, metrics), grads = nnx.value_and_grad(
+        lambda m: m.loss(batch, key), argnums=nnx.DiffState(0, trainable(model)), has_aux=True)(model)
+    groups = _param_groups(grads)
+    grad_norm = optax.tree.norm(jax.tree.map(lambda g, grp: g if grp == "model" else jnp.zeros_like(g),
+                                             grads, groups))
+    optimizer.update(model, grads)
+    if hasattr(model, "ema_update"):
+        model.ema_update(jnp.where(step % spec.target_update_every == 0, spec.ema_tau, 0.0))
+    new_state, health = loop.guard(nnx.state((model, optimizer)), state, health, step, loss, grad_norm)
+    schedule = optim.linear_warmup_decay(spec.learning_rate, spec.warmup_steps, spec.num_steps)
+    return new_state, health, dict(metrics, loss=loss, grad_norm=grad_norm, learning_rate=schedule(step))
+
+
+def _make_batch(spec: StepSpec, data, labeled, key):
+    samplers = [sampling.make_device_sampler(spec.mesh, bs, spec.frame_stack, spec.max_offset)
+                for bs in spec.batch_sizes]
+    k_batch, k_lab = jax.random.split(key)
+    batch = samplers[0](data, k_batch)
+    if labeled is not None:
+        batch["labeled"] = samplers[1](labeled, k_lab)
+    return batch
+
+
+def _step_keys(rng, step):
+    return jax.random.split(jax.random.fold_in(rng, step))
+
+
+@functools.partial(jax.jit, static_argnums=0, donate_argnums=(1, 2))
+def jit_train_step(spec: StepSpec, state, health, data, labeled, rng, step):
+    """One update with on-device sampling: (state, health, metrics)."""
+    k_batch, k_loss = _step_keys(rng, step)
+    return _update(spec, state, health, _make_batch(spec, data, labeled, k_batch), k_loss, step)
+
+
+@functools.partial(jax.jit, static_argnums=0, donate_argnums=(1, 2))
+def jit_streaming_step(spec: StepSpec, state, health, batch, rng, step):
+    """One update on a batch sampled on the host (streaming mode)."""
+    return _update(spec, state, health, batch, _step_keys(rng, step)[1], step)
+
+
+jit_update = jax.jit(_update, static_argnums=0)
 
 
 class Trainer:
-    """Holds the mesh, compiled step and state; ``run`` trains to cfg.num_steps with resume."""
+    """Holds the mesh, data and state; ``run`` trains to the configured step with resume.
 
-    def __init__(self, cfg: ml_collections.ConfigDict, train: Episodes, labeled: Episodes | None = None,
-                 workdir: str | None = None):
+    ``train`` and ``labeled`` are episode sources (``lam_jax.data``); LAOM+supervision draws a batch
+    of ``labeled`` windows every step beside the ``train`` batch.
+    """
+
+    def __init__(self, cfg: ml_collections.ConfigDict, train, labeled=None, workdir: str | None = None,
+                 mesh=None):
         validate_config(cfg)
         self.cfg, self.workdir = cfg, workdir
-        self.use_labels = models.needs_labels(cfg.model)
+        self.use_labels = models.uses_labeled_batch(cfg.model)
         if self.use_labels and labeled is None:
-            raise ValueError(f"model {cfg.model.name} trains on labeled data but no labeled episodes were given")
+            raise ValueError(f"model {cfg.model.name} with labeled_loss_coef > 0 trains on labeled data "
+                             "but no labeled episodes were given")
         if train.length <= cfg.max_offset + 1:
             raise ValueError(f"episodes of {train.length} steps are too short for max_offset {cfg.max_offset}")
-        sharding.maybe_initialize_distributed(cfg.get("distributed", False))
-        self.mesh = sharding.make_mesh(cfg.get("num_devices", 0))
+        sharding.initialize_distributed(cfg.distributed)
+        self.mesh = mesh or sharding.make_mesh(cfg.num_devices)
         self.spec = model_spec(cfg, train)
+        self.num_steps = self.spec["num_steps"]
         self.graphdef, state = build_train_state(cfg, self.spec)
-        self.state = jax.device_put(state, sharding.replicated(self.mesh))
-        self.state_stats = (np.asarray(self.spec["state_mean"]), np.asarray(self.spec["state_std"]))
+        self.state = sharding.put_replicated(state, self.mesh)
+        self.health = loop.new_health(self.mesh)  # first non-finite step, or -1
+        self.base_key = sharding.put_replicated(jax.random.PRNGKey(cfg.seed), self.mesh)
         self.streaming = cfg.data.get("streaming", False)
-        if self.streaming:  # episodes stay in host memory; batches are sampled there and copied
+        sources = [train] + ([labeled] if self.use_labels else [])
+        batches = tuple([cfg.batch_size] + ([cfg.labeled_batch_size] if self.use_labels else []))
+        for bs in batches:  # fail before any data is read
+            sampling.make_device_sampler(self.mesh, bs, cfg.frame_stack, cfg.max_offset)
+        if self.streaming:  # episodes stay on disk; a bounded host buffer feeds each step
+            self.samplers = [streaming.BufferedSampler(src, self.mesh, bs, cfg.frame_stack, cfg.max_offset,
+                                                       cfg.seed + i, cfg.data.buffer_episodes, cfg.data.buffer_steps)
+                             for i, (src, bs) in enumerate(zip(sources, batches))]
             self.data = self.labeled = None
-            self.host_samplers = [sampling.HostSampler(train, self.mesh, cfg.batch_size, cfg.frame_stack,
-                                                       cfg.max_offset, cfg.seed, self.state_stats)]
-            if self.use_labels:
-                self.host_samplers.append(sampling.HostSampler(
-                    labeled, self.mesh, cfg.labeled_batch_size, cfg.frame_stack, cfg.max_offset, cfg.seed + 1,
-                    self.state_stats))
         else:
-            self.data = sampling.shard_episodes(train, self.mesh, self.state_stats)
-            self.labeled = sampling.shard_episodes(labeled, self.mesh, self.state_stats) if self.use_labels else None
-        self.sample = sampling.make_device_sampler(self.mesh, cfg.batch_size, cfg.frame_stack, cfg.max_offset)
-        self.sample_labeled = (sampling.make_device_sampler(self.mesh, cfg.labeled_batch_size, cfg.frame_stack,
-                                                            cfg.max_offset) if self.use_labels else None)
-        self.train_step = jax.jit(self._train_step, donate_argnums=0)
-        self.update_step = jax.jit(self._update)
-        self.streaming_step = jax.jit(self._streaming_step, donate_argnums=0)
-        self.base_key = jax.random.PRNGKey(cfg.seed)
+            placed = [sampling.place_episodes(src, self.mesh) for src in sources]
+            self.data, self.labeled = placed[0], (placed[1] if self.use_labels else None)
+        self.step_spec = StepSpec(self.graphdef, self.mesh, batches, cfg.frame_stack, cfg.max_offset,
+                                  float(cfg.model.ema_tau), int(cfg.model.target_update_every),
+                                  float(cfg.learning_rate), self.spec["warmup_steps"], self.num_steps)
 
-    # -- pure functions -------------------------------------------------------------------------
-    def _update(self, state, batch, key):
-        model, optimizer = nnx.merge(self.graphdef, state)
+    # -- the compiled steps, bound to this trainer's spec and RNG key -----------------------------
+    def train_step(self, state, health, data, labeled, step):
+        return jit_train_step(self.step_spec, state, health, data, labeled, self.base_key, step)
 
-        def loss_fn(m):
-            return m.loss(batch, key)
-
-        (loss, metrics), grads = nnx.value_and_grad(
-            loss_fn, argnums=nnx.DiffState(0, trainable(model)), has_aux=True)(model)
-        optimizer.update(model, grads)
-        if hasattr(model, "ema_update"):
-            model.ema_update(self.cfg.model.ema_tau)
-        groups = _param_groups(grads)
-        model_grads = jax.tree.map(lambda g, grp: g if grp == "model" else jnp.zeros_like(g), grads, groups)
-        metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(model_grads))
-        return nnx.state((model, optimizer)), metrics
+    def update_step(self, state, health, batch, key, step):
+        return jit_update(self.step_spec, state, health, batch, key, step)
 
     def make_batch(self, data, labeled, key):
-        k_batch, k_lab = jax.random.split(key)
-        batch = self.sample(data, k_batch)
-        if labeled is not None:
-            batch["labeled"] = self.sample_labeled(labeled, k_lab)
-        return batch
-
-    def _train_step(self, state, data, labeled, step):
-        key = jax.random.fold_in(self.base_key, step)
-        k_batch, k_loss = jax.random.split(key)
-        return self._update(state, self.make_batch(data, labeled, k_batch), k_loss)
-
-    def _streaming_step(self, state, batch, step):
-        return self._update(state, batch, jax.random.split(jax.random.fold_in(self.base_key, step))[1])
+        return _make_batch(self.step_spec, data, labeled, key)
 
     def _host_batch(self, step):
-        batch = self.host_samplers[0].sample(step)
+        batch = self.samplers[0].sample(step)
         if self.use_labels:
-            batch["labeled"] = self.host_samplers[1].sample(step)
+            batch["labeled"] = self.samplers[1].sample(step)
         return batch
 
     # -- host loop ------------------------------------------------------------------------------
@@ -156,68 +226,32 @@ class Trainer:
     def model(self):
         return nnx.merge(self.graphdef, self.state)[0]
 
-    def _checkpoint_tree(self, step):
-        return checkpoint_tree(self.state, step, self.base_key)
-
     def run(self, num_steps: int | None = None, progress: bool = True) -> dict:
-        """Trains until step ``num_steps`` (default cfg.num_steps), resuming from the workdir."""
+        """Trains until step ``num_steps`` (default: the configured schedule), resuming from the workdir."""
         cfg = self.cfg
-        num_steps = cfg.num_steps if num_steps is None else num_steps
-        ckpt = Checkpointer(os.path.join(self.workdir, "checkpoints")) if self.workdir else None
-        start = 0
-        if ckpt and ckpt.latest_step() is not None:
-            restored = ckpt.restore(ckpt.latest_step(), self._checkpoint_tree(0))
-            self.state, self.base_key = restored["state"], restored["rng"]
-            start = int(restored["step"])
-        writer = JsonlWriter(os.path.join(self.workdir, "metrics.jsonl")) if self.workdir else None
-        if self.workdir:
-            with open(os.path.join(self.workdir, "model_spec.json"), "w") as f:
-                json.dump(self.spec, f)
-        block_each_step = jax.devices()[0].platform == "cpu"  # XLA CPU collectives can deadlock when queued
-        last, t0, samples = {}, time.perf_counter(), 0
-        bar = tqdm(range(start, num_steps), initial=start, total=num_steps, desc=f"train {cfg.model.name}",
-                   disable=not progress, unit="step")
-        for step in bar:
+        if num_steps is None:
+            num_steps = min(self.num_steps, cfg.stop_at) if cfg.get("stop_at", 0) > 0 else self.num_steps
+        train_loop = loop.TrainLoop(self.workdir, cfg.to_dict(), self.mesh, keep_checkpoints=cfg.keep_checkpoints,
+                                    hint=f"lower the learning rate (now {cfg.learning_rate}) or set grad_clip")
+        if self.workdir and sharding.is_main_process():
+            run_dir.write_json(os.path.join(self.workdir, "model_spec.json"), self.spec)
+        carry, start = train_loop.resume({"state": self.state, "health": self.health, "rng": self.base_key})
+
+        def step_fn(carry, step):
             if self.streaming:
-                self.state, metrics = self.streaming_step(self.state, self._host_batch(step), step)
+                state, health, metrics = jit_streaming_step(self.step_spec, carry["state"], carry["health"],
+                                                            self._host_batch(step), carry["rng"], step)
             else:
-                self.state, metrics = self.train_step(self.state, self.data, self.labeled, step)
-            if block_each_step:
-                jax.block_until_ready(metrics)
-            samples += cfg.batch_size
-            done = step + 1
-            if done % cfg.log_every == 0 or done == num_steps:
-                last = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                last["samples_per_s"] = samples / (time.perf_counter() - t0)
-                t0, samples = time.perf_counter(), 0
-                if not np.isfinite(last["loss"]):
-                    raise FloatingPointError(f"loss became {last['loss']} at step {done}")
-                bar.set_postfix(loss=f"{last['loss']:.4f}")
-                if writer and jax.process_index() == 0:
-                    writer.write(done, last)
-            if ckpt and (done % cfg.save_every == 0 or done == num_steps):
-                ckpt.save(done, self._checkpoint_tree(done))
-        if ckpt:
-            ckpt.close()
-        if not last and writer and os.path.exists(writer.path):  # already finished: report the last log
-            last = read_jsonl(writer.path)[-1]
-            last.pop("step", None)
+                state, health, metrics = jit_train_step(self.step_spec, carry["state"], carry["health"], self.data,
+                                                        self.labeled, carry["rng"], step)
+            return dict(carry, state=state, health=health), metrics
+
+        try:
+            carry, last = train_loop.run(step_fn, carry, start, num_steps, log_every=cfg.log_every,
+                                         save_every=cfg.save_every, batch_size=cfg.batch_size,
+                                         desc=f"train {cfg.model.name}", progress=progress)
+        finally:
+            for sampler in getattr(self, "samplers", []):
+                sampler.close()
+        self.state, self.health, self.base_key = carry["state"], carry["health"], carry["rng"]
         return last
-
-    def evaluate(self, episodes: Episodes, num_batches: int = 4) -> dict:
-        """Mean loss metrics (incl. online probe MSEs) on other episodes, windows with k = 1."""
-        data = sampling.shard_episodes(episodes, self.mesh, self.state_stats)
-        sample = sampling.make_device_sampler(self.mesh, self.cfg.batch_size, self.cfg.frame_stack, 1)
-        graphdef = self.graphdef
-
-        @jax.jit
-        def eval_step(state, data, key):
-            model = nnx.merge(graphdef, state)[0]
-            batch = sample(data, key)
-            if self.use_labels:
-                batch["labeled"] = batch  # score supervised heads on the same windows
-            return model.loss(batch, key)[1]
-
-        rows = [jax.device_get(eval_step(self.state, data, jax.random.PRNGKey(10_000 + i)))
-                for i in range(num_batches)]
-        return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}

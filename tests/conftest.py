@@ -1,10 +1,14 @@
-"""Test set-up: several CPU devices for sharding tests, a private cache for background videos."""
+"""Test set-up: several CPU devices for sharding tests, private caches for background videos and
+compiled programs (tests and the commands they start compile the same smoke programs again and again)."""
 import os
+import tempfile
 
 # Must precede the first jax import anywhere in the test session.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="lam_jax_test_xla_"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import pytest  # noqa: E402
 
@@ -21,5 +25,5 @@ def collect_config(tmp_path):
     from configs import collect
     cfg = collect.get_config("smoke")
     cfg.data_dir = str(tmp_path / "data")
-    cfg.num_workers = 1
+    cfg.num_workers, cfg.num_train = 1, 2
     return cfg

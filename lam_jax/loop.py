@@ -1,0 +1,103 @@
+"""The host training loop every stage shares: config-checked resume, logging, checkpoints, divergence.
+
+A stage supplies ``step_fn(carry, step) -> (carry, metrics)`` over a carry dict holding at least
+'state' and 'health' (the first step whose loss or gradients were not finite, or -1, kept on
+device by the step itself). The loop checks health at every log and before every save, so a
+diverged run stops with the step named and never writes a non-finite checkpoint.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from lam_jax import run_dir, sharding
+from lam_jax.checkpoint import Checkpointer, NonFiniteError
+from lam_jax.metrics import JsonlWriter, read_jsonl, truncate_jsonl
+
+
+def new_health(mesh):
+    return sharding.put_replicated(np.int32(-1), mesh)
+
+
+def guard(new_state, old_state, health, step, *values):
+    """Inside a jitted step: keeps ``old_state`` unless every value is finite and the run is still
+    healthy; records the first bad step in ``health``."""
+    ok = health < 0
+    for v in values:
+        ok = ok & jnp.all(jnp.isfinite(v))
+    state = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_state, old_state)
+    return state, jnp.where((health < 0) & ~ok, step, health)
+
+
+class TrainLoop:
+    def __init__(self, workdir: str | None, config: dict, mesh, *, keep_checkpoints: int = 2,
+                 hint: str = "lower the learning rate"):
+        self.workdir, self.mesh, self.hint = workdir, mesh, hint
+        self.main = sharding.is_main_process()
+        self.ckpt = self.writer = None
+        if workdir:
+            if self.main:
+                run_dir.claim(workdir, config)
+            self.ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep_checkpoints)
+            self.writer = JsonlWriter(os.path.join(workdir, "metrics.jsonl")) if self.main else None
+
+    def check_health(self, health) -> None:
+        bad = int(jax.device_get(health))
+        if bad >= 0:
+            last = self.ckpt.latest_step() if self.ckpt else None
+            raise NonFiniteError(
+                f"training diverged: the loss or gradients became NaN/Inf at step {bad + 1}. That step and "
+                "later ones were not applied and nothing from them was saved"
+                + (f" (last checkpoint: step {last})" if last is not None else "") + f"; {self.hint}.")
+
+    def resume(self, carry: dict) -> tuple[dict, int]:
+        """The latest checkpoint restored into ``carry``'s layout, and its step (0 without one)."""
+        if not self.ckpt or self.ckpt.latest_step() is None:
+            return carry, 0
+        step = self.ckpt.latest_step()
+        restored = self.ckpt.restore(step, dict(carry, step=sharding.put_replicated(np.int32(0), self.mesh)))
+        self.check_health(restored["health"])
+        start = int(jax.device_get(restored.pop("step")))
+        if self.writer:
+            truncate_jsonl(self.writer.path, start)
+        return restored, start
+
+    def run(self, step_fn: Callable, carry: dict, start: int, num_steps: int, *, log_every: int, save_every: int,
+            batch_size: int, desc: str, progress: bool = True) -> tuple[dict, dict]:
+        """Steps ``start..num_steps``; returns the carry and the last logged metrics."""
+        block_each_step = jax.devices()[0].platform == "cpu"  # XLA CPU collectives can deadlock when queued
+        last, t0, samples = {}, time.perf_counter(), 0
+        bar = tqdm(range(start, num_steps), initial=start, total=num_steps, desc=desc, unit="step",
+                   disable=not (progress and self.main), dynamic_ncols=True)
+        try:
+            for step in bar:
+                carry, metrics = step_fn(carry, step)
+                if block_each_step:
+                    jax.block_until_ready(metrics)
+                samples += batch_size
+                done = step + 1
+                if done % log_every == 0 or done == num_steps:
+                    self.check_health(carry["health"])
+                    last = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                    last["samples_per_s"] = samples / (time.perf_counter() - t0)
+                    t0, samples = time.perf_counter(), 0
+                    bar.set_postfix(loss=f"{last['loss']:.4g}")
+                    if self.writer:
+                        self.writer.write(done, last)
+                if self.ckpt and (done % save_every == 0 or done == num_steps):
+                    self.check_health(carry["health"])
+                    self.ckpt.save(done, dict(carry, step=sharding.put_replicated(np.int32(done), self.mesh)))
+        finally:
+            bar.close()
+            if self.ckpt:
+                self.ckpt.close()
+        if not last and self.writer and os.path.exists(self.writer.path):  # already finished: the last log
+            rows = read_jsonl(self.writer.path)
+            last = {k: v for k, v in rows[-1].items() if k != "step"} if rows else {}
+        return carry, last

@@ -1,0 +1,29 @@
+"""Process set-up for the entry points: quiet third-party logs and a persistent XLA compile cache.
+
+Import it before the libraries it configures. Third-party start-up noise is silenced at its
+source (our own progress bars and errors stay; LAM_JAX_VERBOSE=1 shows everything). Compiled
+programs are cached on disk in $LAM_JAX_CACHE/xla (default ~/.cache/lam_jax/xla), so a resumed
+run or a later stage of the same model starts without recompiling; JAX_COMPILATION_CACHE_DIR
+overrides the place, LAM_JAX_COMPILE_CACHE=0 turns it off.
+"""
+import logging
+import os
+import warnings
+
+if not os.environ.get("LAM_JAX_VERBOSE"):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow, if TFDS finds one
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    warnings.filterwarnings("ignore", message=".*Gym has been unmaintained.*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    for name in ("absl", "orbax", "jax._src.distributed", "tensorflow_datasets"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        from absl import logging as absl_logging
+        absl_logging.set_verbosity(absl_logging.WARNING)
+    except ImportError:
+        pass
+
+if os.environ.get("LAM_JAX_COMPILE_CACHE", "1") != "0":
+    cache_root = os.environ.get("LAM_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "lam_jax"))
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(cache_root, "xla"))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")

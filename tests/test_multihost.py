@@ -1,0 +1,71 @@
+"""2 processes x 2 CPU devices through jax.distributed on 127.0.0.1, against 1 process x 4 devices."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from lam_jax.restore import load_lam
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = ["--config=configs/laom_labels.py:smoke", "--config.save_every=5", "--config.log_every=5",
+          "--config.data.synthetic_length=24", "--config.data.image_size=32"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(devices: int) -> dict:
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    env.pop("PYTEST_CURRENT_TEST", None)
+    return env
+
+
+def _pretrain(workdir, processes: int, stop_at: int = 0):
+    args = [sys.executable, "-m", "experiments.pretrain", *CONFIG, f"--config.workdir={workdir}",
+            "--config.num_steps=10", f"--config.stop_at={stop_at}"]
+    if processes == 1:
+        out = subprocess.run(args, cwd=REPO, env=_env(4), capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return [out]
+    port = _free_port()
+    dist = ["--config.distributed.enabled=True", f"--config.distributed.coordinator_address=127.0.0.1:{port}",
+            f"--config.distributed.num_processes={processes}"]
+    procs = [subprocess.Popen(args + dist + [f"--config.distributed.process_id={i}"], cwd=REPO, env=_env(2),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(processes)]
+    outs = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=600)
+        assert p.returncode == 0, stderr[-3000:]
+        outs.append(subprocess.CompletedProcess(p.args, 0, stdout, stderr))
+    return outs
+
+
+def _params(workdir):
+    return jax.device_get(nnx.state(load_lam(str(workdir))[1], nnx.Param))
+
+
+@pytest.mark.slow
+def test_two_processes_train_save_resume_like_one_process_with_four_devices(tmp_path):
+    single = _pretrain(tmp_path / "single", 1)[0]
+    reference = json.loads(single.stdout)
+    # Two hosts: stop after step 5 (a checkpoint), then resume to step 10 in a new launch.
+    _pretrain(tmp_path / "multi", 2, stop_at=5)
+    outs = _pretrain(tmp_path / "multi", 2)
+    report = json.loads(outs[0].stdout)  # process 0's stdout is exactly the JSON report
+    assert outs[1].stdout.strip() == ""  # the other process prints nothing there
+    assert report["num_steps"] == 10 and sorted(os.listdir(tmp_path / "multi" / "checkpoints")) == ["10", "5"]
+    assert not [n for n in os.listdir(tmp_path / "multi" / "checkpoints") if "tmp" in n]
+    np.testing.assert_allclose(report["final_metrics"]["loss"], reference["final_metrics"]["loss"], rtol=1e-4)
+    np.testing.assert_allclose(report["held_out"]["latent_action_probe"]["mse"],
+                               reference["held_out"]["latent_action_probe"]["mse"], rtol=1e-3)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+                 _params(tmp_path / "single"), _params(tmp_path / "multi"))
