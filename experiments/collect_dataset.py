@@ -3,10 +3,12 @@
   python -m experiments.collect_dataset --config=configs/collect.py:small
   python -m experiments.collect_dataset --config=configs/collect.py:small --config.env.davis_path=/data/DAVIS
 """
-from absl import app
-from ml_collections import config_flags
+from lam_jax import runtime  # noqa: F401  (before the libraries it configures)
 
-from data_pipeline.make_dataset import build_dataset
+from absl import app  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from data_pipeline.make_dataset import build_dataset  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/collect.py:small", "collection config")
 

@@ -2,23 +2,31 @@
 
   python -m experiments.pretrain --config=configs/laom.py:smoke --config.workdir=runs/laom \
       --config.data.path=data/dcs_trajectories/cheetah-run_scale_easy_video_hard_64px/1.0.0
+
+Multi-host: the same command on every host with --config.distributed.enabled=True (and, outside
+a cluster jax auto-detects, --config.distributed.coordinator_address=HOST:PORT
+--config.distributed.num_processes=N --config.distributed.process_id=I).
 """
 import json
 
-from absl import app
-from ml_collections import config_flags
+from lam_jax import runtime  # noqa: F401  (before the libraries it configures)
 
-from lam_jax.stages import pretrain
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from lam_jax import sharding  # noqa: E402
+from lam_jax.stages import pretrain  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "LAM config, e.g. configs/laom.py:smoke")
+flags.mark_flag_as_required("config")
 
 
 def main(argv):
     del argv
     report = pretrain.run(_CONFIG.value)
-    print(json.dumps(report, indent=1))
+    if sharding.is_main_process():
+        print(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":
-    config_flags.mark_flags_as_required(["config"])
     app.run(main)

@@ -1,23 +1,26 @@
 """Offline linear probes of a trained LAM on held-out episodes (per-dimension MSE).
 
-  python -m experiments.probe --workdir runs/main/laom [--dataset PATH] [--eval_split eval]
+  python -m experiments.probe --config=configs/probe.py --config.workdir=runs/laom
 """
-import argparse
 import json
 
-from lam_jax.stages import probe
+from lam_jax import runtime  # noqa: F401
+
+from absl import app  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from lam_jax.stages import probe  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", "configs/probe.py", "probe config")
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workdir", required=True, help="a pretraining run's folder")
-    p.add_argument("--dataset", default=None, help="dataset dir (default: the one it was trained on)")
-    p.add_argument("--train_split", default="train")
-    p.add_argument("--eval_split", default="eval")
-    p.add_argument("--l2", type=float, default=1e-3)
-    args = p.parse_args()
-    print(json.dumps(probe.run(args.workdir, args.dataset, args.train_split, args.eval_split, args.l2), indent=1))
+def main(argv):
+    del argv
+    c = _CONFIG.value
+    if not c.workdir:
+        raise app.UsageError("give --config.workdir (a pretraining run's folder)")
+    print(json.dumps(probe.run(c.workdir, c.dataset, c.train_split, c.eval_split, c.l2, c.out), indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

@@ -1,42 +1,53 @@
-"""Sweep the full pipeline over methods x tasks x label budgets x seeds, then write the report.
+"""Sweep the pipeline over methods x label budgets x seeds on one dataset, then write the report.
 
-  python -m experiments.sweep --methods lapo,laom,laom_labels,idm,bc --tasks cheetah-run \
-      --labeled 2,4,8 --seeds 0 --out runs/sweep [pipeline flags...]
+  python -m experiments.sweep --methods=lapo,laom,laom_labels,idm,bc --labeled=2,4,8 --seeds=0,1,2 \
+      --collect=configs/collect.py:small --out=runs/sweep
 
 Finished runs (their summary.json) are skipped, so an interrupted sweep resumes.
 """
-import argparse
 import itertools
 import json
 import os
 import sys
 
-from experiments import pipeline, report
+from lam_jax import runtime  # noqa: F401
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from lam_jax import methods, pipeline_report  # noqa: E402
+from lam_jax.stages import datasets, pipeline  # noqa: E402
+
+_METHODS = flags.DEFINE_list("methods", "lapo,laom,laom_labels,idm,bc", "methods")
+_LABELED = flags.DEFINE_list("labeled", "2,4,8", "label budgets k")
+_SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
+_VARIANT = flags.DEFINE_string("variant", "small", "config variant of every stage")
+_DATASET = flags.DEFINE_string("dataset", "", "a built dataset dir; '' -> the --collect one")
+_COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
+_OUT = flags.DEFINE_string("out", "runs/sweep", "output root")
+_LAM_SET = flags.DEFINE_multi_string("lam_set", [], "LAM config override key=value")
+_DOWN_SET = flags.DEFINE_multi_string("downstream_set", [], "downstream config override key=value")
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--methods", default="lapo,laom,laom_labels,idm,bc")
-    p.add_argument("--tasks", default="cheetah-run")
-    p.add_argument("--labeled", default="2,4,8")
-    p.add_argument("--seeds", default="0")
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args, rest = p.parse_known_args(argv)
+def main(argv):
+    del argv
+    for m in _METHODS.value:
+        methods.check(m)
+    dataset = datasets.dataset_path(_DATASET.value, _COLLECT.value)
+    grid = list(itertools.product(_METHODS.value, [int(k) for k in _LABELED.value], [int(s) for s in _SEEDS.value]))
     summaries = []
-    grid = list(itertools.product(args.tasks.split(","), args.methods.split(","),
-                                  [int(k) for k in args.labeled.split(",")], [int(s) for s in args.seeds.split(",")]))
-    for i, (task, method, k, seed) in enumerate(grid):
-        print(f"[{i + 1}/{len(grid)}] {task} {method} k={k} seed={seed}", flush=True)
-        run_args = pipeline.parser().parse_args(
-            ["--method", method, "--task", task, "--labeled", str(k), "--seed", str(seed), *rest])
-        summaries.append(pipeline.run(run_args))
-    out = pipeline.parser().parse_args(["--method", "bc", *rest]).out
-    with open(os.path.join(out, "summaries.json"), "w") as f:
+    for i, (method, k, seed) in enumerate(grid):
+        print(f"[{i + 1}/{len(grid)}] {method} k={k} seed={seed}", flush=True)
+        spec = pipeline.PipelineSpec(method, dataset, k, seed, _VARIANT.value, _OUT.value, tuple(_LAM_SET.value),
+                                     tuple(_DOWN_SET.value))
+        summaries.append(pipeline.run(spec))
+    os.makedirs(_OUT.value, exist_ok=True)
+    with open(os.path.join(_OUT.value, "summaries.json"), "w") as f:
         json.dump(summaries, f, indent=1)
-    path = report.write_pipeline_report(out, summaries, "python -m experiments.sweep " + " ".join(argv))
+    path = pipeline_report.write_pipeline_report(_OUT.value, summaries, "python -m experiments.sweep " +
+                                                 " ".join(sys.argv[1:]))
     print(f"report: {path}")
-    return path
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

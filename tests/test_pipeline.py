@@ -5,55 +5,47 @@ import numpy as np
 import pytest
 
 from configs import downstream as downstream_configs
-from experiments import downstream as downstream_main
-from experiments import sweep
-from lam_jax.stages import downstream
+from data_pipeline.make_dataset import build_dataset
+from lam_jax.stages import downstream, pipeline
 
 
-def _flags(tmp_path):
-    return ["--variant", "smoke", "--num_train", "2", "--num_eval", "1", "--num_steps_env", "40",
-            "--workers", "1", "--data_dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
-            "--set", "num_steps=6", "--downstream", "eval_max_steps=25", "--downstream", "eval_episodes=2"]
-
-
-def test_sweep_runs_every_stage_and_resumes(tmp_path):
-    path = sweep.main(["--methods", "laom_labels,idm,bc", "--labeled", "2", *_flags(tmp_path)])
-    summaries = json.loads((tmp_path / "out" / "summaries.json").read_text())
-    assert [s["method"] for s in summaries] == ["laom_labels", "idm", "bc"]
-    for s in summaries:
+def test_pipeline_runs_every_stage_and_resumes(collect_config, tmp_path):
+    dataset = build_dataset(collect_config)
+    lam_set = ("num_steps=4", "log_every=2", "save_every=2")
+    specs = [pipeline.PipelineSpec(m, dataset, 2, 0, "smoke", str(tmp_path / "out"), lam_set)
+             for m in ("laom_labels", "bc")]
+    for spec in specs:
+        s = pipeline.run(spec, progress=False)
         ev = s["eval"]
-        assert len(ev["returns"]) == 2 and all(np.isfinite(ev["returns"]))
-        assert ev["env"]["split"] == "eval" and ev["reference_return"] > 0
-        run_dir = tmp_path / "out" / "cheetah-run" / s["method"] / "k2_s0"
+        assert len(ev["returns"]) == 1 and np.isfinite(ev["returns"]).all() and ev["env"]["split"] == "train"
+        assert ev["normalized_return"] == pytest.approx(ev["mean_return"] / 823.0)  # the paper's normaliser
+        run_dir = tmp_path / "out" / "cheetah-run" / spec.method / "k2_s0"
         assert (run_dir / "actor" / "checkpoints").is_dir()
-        assert (run_dir / "decoder").is_dir() == (s["method"] == "laom_labels")
-        assert (run_dir / "lam").is_dir() == (s["method"] != "bc")
-    assert summaries[0]["latent_action_probe"]["mse"] > 0
-    report = open(path).read()
-    assert "| cheetah-run | bc | 2 | 1 |" in report and os.path.getsize(tmp_path / "out" / "returns.png") > 1000
-    # Each stage also runs on its own, handing off through the checkpoints above.
-    run_dir = tmp_path / "out" / "cheetah-run" / "laom_labels" / "k2_s0"
-    downstream_main.main(["decoder", "--config", "smoke,decoder_steps=5", "--lam", str(run_dir / "lam"),
-                          "--out", str(tmp_path / "dec2"), "--labeled", "2"])
-    result = downstream_main.main(["evaluate", "--config", "smoke,eval_max_steps=10,eval_episodes=1",
-                                   "--actor", str(run_dir / "actor"), "--decoder", str(tmp_path / "dec2"),
-                                   "--lam", str(run_dir / "lam")])
-    assert len(result["returns"]) == 1 and result["env"]["split"] == "eval"
-    # A second sweep finds every summary and trains nothing.
-    mtime = os.path.getmtime(tmp_path / "out" / "cheetah-run" / "bc" / "k2_s0" / "summary.json")
-    sweep.main(["--methods", "bc", "--labeled", "2", *_flags(tmp_path)])
-    assert os.path.getmtime(tmp_path / "out" / "cheetah-run" / "bc" / "k2_s0" / "summary.json") == mtime
+        assert (run_dir / "decoder").is_dir() == (spec.method == "laom_labels")
+        assert (run_dir / "lam").is_dir() == (spec.method != "bc")
+    lam = json.loads((tmp_path / "out" / "cheetah-run" / "laom_labels" / "k2_s0" / "summary.json").read_text())["lam"]
+    assert lam["held_out"]["eval_action_mse"] > 0 and lam["paper_metric"]["step"] == 4
+    # The decoder trains on the frozen actor's outputs: its input size is the actor's output size.
+    spec = downstream.load_spec(str(tmp_path / "out" / "cheetah-run" / "laom_labels" / "k2_s0" / "decoder"))
+    assert spec["latent_dim"] == 32 and spec["action_dim"] == 6
+    # A second run finds the summary and trains nothing.
+    path = tmp_path / "out" / "cheetah-run" / "bc" / "k2_s0" / "summary.json"
+    mtime = os.path.getmtime(path)
+    pipeline.run(specs[1], progress=False)
+    assert os.path.getmtime(path) == mtime
 
 
 def test_downstream_errors_are_clear(tmp_path):
-    dcfg = downstream_configs.get_config("smoke")
     (tmp_path / "actor").mkdir()
-    (tmp_path / "actor" / "spec.json").write_text(json.dumps({"out_dim": 6, "frame_stack": 3}))
+    (tmp_path / "actor" / "spec.json").write_text(json.dumps({"frame_stack": 3, "out_dim": 6, "encoder_scale": 0.5,
+                                                              "num_res_blocks": 1, "dtype": "float32"}))
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        downstream.load_policy(str(tmp_path / "actor"), None, dcfg)
+        downstream.load_policy(str(tmp_path / "actor"))
     with pytest.raises(FileNotFoundError, match="not a pretraining run"):
-        downstream.train_bc(dcfg, str(tmp_path / "nolam"), None, str(tmp_path / "bc"))
+        downstream.train_bc(downstream_configs.get_config("smoke"), str(tmp_path / "nolam"), None, str(tmp_path / "bc"))
     with pytest.raises(KeyError, match="unknown config key"):
-        downstream_configs.get_config("smoke,bc_stepz=3")
+        downstream_configs.get_config("smoke,bc.stepz=3")
     with pytest.raises(ValueError, match="unknown variant"):
         downstream_configs.get_config("giant")
+    with pytest.raises(ValueError, match="unknown method"):
+        pipeline.run(pipeline.PipelineSpec("vqvae", "", 2))

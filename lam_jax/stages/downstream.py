@@ -1,10 +1,13 @@
 """Downstream stages after LAM pretraining, each resumable from its own orbax checkpoints.
 
-- ``bc``: an actor o_t -> z regresses the frozen LAM's latent actions z(o_t, o_{t+1}) over the
-  whole unlabeled dataset (for the IDM baseline z is its predicted action: BC on IDM labels);
-- ``decoder``: a small MLP z -> a_t trained on the labeled trajectories, actor frozen;
-- ``bc_scratch``: the baseline, an actor o_t -> a_t trained on the labeled trajectories only;
-- ``evaluate``: the resulting policy in the same DCS setting, returns normalised by the expert's.
+As in the reference (``train_laom.py`` ``train_bc``, ``train_act_decoder``, ``evaluate_bc``):
+- ``bc``: an actor o_t -> z regresses the frozen LAM's latent actions z(o_t, o_{t+1}) over the whole
+  (unlabeled) training split; for the IDM baseline z is its predicted action (BC on IDM labels);
+- ``decoder``: an MLP z -> a_t trained on the frozen actor's outputs for the labeled observations,
+  against the dataset's actions;
+- ``bc_scratch``: the BC baseline, an actor o_t -> a_t on the labeled trajectories only;
+- ``evaluate``: the policy decoder(actor(o)) (or actor(o)) in the environment, actions clipped,
+  returns normalised the paper's way (by BC on the full labeled data) and by the expert's return.
 """
 from __future__ import annotations
 
@@ -12,112 +15,154 @@ import json
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from data_pipeline import dcs, vec_env
-from data_pipeline.experts import REFERENCE_RETURNS
+from data_pipeline.experts import PAPER_BC_RETURNS, REFERENCE_RETURNS
+from lam_jax import models, optim, run_dir
 from lam_jax.checkpoint import require_checkpoint
 from lam_jax.policy_nets import ActionDecoder, Actor
 from lam_jax.restore import load_lam
 from lam_jax.supervised import fit
 
 
-def _lam_latent(lam):
-    graphdef, state = nnx.split(lam)
-    latent = lambda frozen, batch: nnx.merge(graphdef, frozen).latent_action(batch["obs"], batch["next"])  # noqa: E731
-    return latent, state
+def _frozen_fn(module, method: str):
+    """(fn(frozen_state, batch), frozen_state) calling ``module.method(obs, next)`` inside a step."""
+    graphdef, state = nnx.split(module)
+
+    def fn(frozen, batch):
+        return getattr(nnx.merge(graphdef, frozen), method)(batch["obs"], batch["next"])
+
+    return fn, state
 
 
-def _latent_dim(lam, spec) -> int:
-    s, c = spec["image_size"], 3 * spec["frame_stack"]
-    obs = jax.ShapeDtypeStruct((1, s, s, c), np.uint8)
-    return jax.eval_shape(lambda o: lam.latent_action(o, o), obs).shape[-1]
+def _out_dim(fn, state, frame_stack: int, image_size: int) -> int:
+    obs = jax.ShapeDtypeStruct((1, image_size, image_size, 3 * frame_stack), np.uint8)
+    return jax.eval_shape(lambda s, o: fn(s, {"obs": o, "next": o}), state, obs).shape[-1]
 
 
-def _fit_kwargs(dcfg, spec, workdir, steps, desc):
-    return dict(num_steps=steps, batch_size=dcfg.batch_size, learning_rate=dcfg.learning_rate,
-                frame_stack=spec["frame_stack"], workdir=workdir, log_every=dcfg.log_every,
+def _steps(stage_cfg, source) -> int:
+    """num_steps, or num_epochs over the source's transitions (the reference drops the last partial batch)."""
+    if stage_cfg.get("num_epochs", 0) > 0:
+        per_epoch = max(1, source.num_episodes * (source.length - 1) // stage_cfg.batch_size)
+        return stage_cfg.num_epochs * per_epoch
+    return stage_cfg.num_steps
+
+
+def _fit_kwargs(dcfg, stage_cfg, source, frame_stack, workdir, desc, extra: dict):
+    config = {"stage": desc, "variant": dcfg.variant, "dtype": dcfg.dtype, "seed": dcfg.seed, desc: stage_cfg.to_dict(),
+              "dataset": os.path.abspath(source.path) if hasattr(source, "path") else "", **extra}
+    return dict(num_steps=_steps(stage_cfg, source), batch_size=stage_cfg.batch_size, seed=dcfg.seed,
+                learning_rate=stage_cfg.learning_rate, warmup_steps=stage_cfg.get("warmup_steps", 0),
+                frame_stack=frame_stack, workdir=workdir, config=config, log_every=dcfg.log_every,
                 save_every=dcfg.save_every, num_devices=dcfg.num_devices, desc=desc)
 
 
-def _save_spec(workdir, **spec):
+def _actor(spec: dict) -> Actor:
+    return Actor(spec["frame_stack"], spec["out_dim"], spec["encoder_scale"], spec["num_res_blocks"],
+                 dtype=models.DTYPES[spec["dtype"]], rngs=nnx.Rngs(spec.get("seed", 0)))
+
+
+def _new_actor(dcfg, workdir: str, frame_stack: int, out_dim: int, kind: str) -> Actor:
+    spec = {"kind": kind, "frame_stack": frame_stack, "out_dim": out_dim, "encoder_scale": dcfg.bc.encoder_scale,
+            "num_res_blocks": dcfg.bc.encoder_num_res_blocks, "dtype": dcfg.dtype, "seed": dcfg.seed}
     os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "spec.json"), "w") as f:
-        json.dump(spec, f)
+    run_dir.write_json(os.path.join(workdir, "spec.json"), spec)
+    return _actor(spec)
 
 
-def _load_spec(workdir) -> dict:
-    with open(os.path.join(workdir, "spec.json")) as f:
+def load_spec(workdir: str) -> dict:
+    path = os.path.join(workdir, "spec.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{workdir!r} is not a downstream stage folder (spec.json missing)")
+    with open(path) as f:
         return json.load(f)
 
 
 def train_bc(dcfg, lam_dir: str, train, workdir: str) -> Actor:
-    _, lam, spec = load_lam(lam_dir)
-    latent, frozen = _lam_latent(lam)
-    out_dim = _latent_dim(lam, spec)
-    _save_spec(workdir, out_dim=out_dim, frame_stack=spec["frame_stack"])
-    actor = Actor(spec["frame_stack"], out_dim, dcfg.actor_encoder_scale, dcfg.hidden_dim, rngs=nnx.Rngs(0))
+    """Actor o_t -> z(o_t, o_{t+1}) of the frozen LAM over every training transition."""
+    _, lam, lam_spec = load_lam(lam_dir)
+    latent, frozen = _frozen_fn(lam, "latent_action")
+    frame_stack = lam_spec["frame_stack"]
+    out_dim = _out_dim(latent, frozen, frame_stack, lam_spec["image_size"])
+    actor = _new_actor(dcfg, workdir, frame_stack, out_dim, "bc")
     return fit(actor, train, inputs=lambda f, b: b["obs"], targets=latent, frozen=frozen,
-               **_fit_kwargs(dcfg, spec, workdir, dcfg.bc_steps, "bc"))
-
-
-def train_decoder(dcfg, lam_dir: str, labeled, workdir: str) -> ActionDecoder:
-    _, lam, spec = load_lam(lam_dir)
-    latent, frozen = _lam_latent(lam)
-    latent_dim = _latent_dim(lam, spec)
-    _save_spec(workdir, latent_dim=latent_dim, action_dim=labeled.action_dim)
-    decoder = ActionDecoder(latent_dim, labeled.action_dim, dcfg.hidden_dim, rngs=nnx.Rngs(1))
-    return fit(decoder, labeled, inputs=latent, targets=lambda f, b: b["action"], frozen=frozen,
-               **_fit_kwargs(dcfg, spec, workdir, dcfg.decoder_steps, "decoder"))
-
-
-def train_bc_scratch(dcfg, labeled, workdir: str, frame_stack: int = 3) -> Actor:
-    spec = {"frame_stack": frame_stack}
-    _save_spec(workdir, out_dim=labeled.action_dim, frame_stack=frame_stack)
-    actor = Actor(frame_stack, labeled.action_dim, dcfg.actor_encoder_scale, dcfg.hidden_dim, rngs=nnx.Rngs(0))
-    return fit(actor, labeled, inputs=lambda f, b: b["obs"], targets=lambda f, b: b["action"],
-               **_fit_kwargs(dcfg, spec, workdir, dcfg.decoder_steps, "bc from scratch"))
+               **_fit_kwargs(dcfg, dcfg.bc, train, frame_stack, workdir, "bc", {"lam": os.path.abspath(lam_dir)}))
 
 
 def load_fitted(workdir: str, module: nnx.Module) -> nnx.Module:
-    """Restores a module trained by ``fit`` (its (module, optimiser) checkpoint layout)."""
-    import optax
+    """Restores a module trained by ``fit`` (its checkpoint layout: module and fit's optimiser)."""
     ckpt = require_checkpoint(os.path.join(workdir, "checkpoints"))
-    graphdef, state = nnx.split((module, nnx.Optimizer(module, optax.adam(1.0), wrt=nnx.Param)))
-    restored = ckpt.restore(ckpt.latest_step(), {"state": state})["state"]
+    graphdef, state = nnx.split((module, nnx.Optimizer(module, optim.adam(1.0, 0, 1), wrt=nnx.Param)))
+    like = {"state": state, "health": jnp.int32(-1), "rng": jax.random.PRNGKey(0), "step": jnp.int32(0)}
+    restored = ckpt.restore(ckpt.latest_step(), like)
     ckpt.close()
-    return nnx.merge(graphdef, restored)[0]
+    return nnx.merge(graphdef, restored["state"])[0]
 
 
-def load_policy(actor_dir: str, decoder_dir: str | None, dcfg):
-    """A jitted policy uint8 stacks -> actions: decoder(actor(o)) or, without a decoder, actor(o)."""
-    a_spec = _load_spec(actor_dir)
-    actor = load_fitted(actor_dir, Actor(a_spec["frame_stack"], a_spec["out_dim"], dcfg.actor_encoder_scale,
-                                         dcfg.hidden_dim, rngs=nnx.Rngs(0)))
-    decoder = None
-    if decoder_dir:
-        d_spec = _load_spec(decoder_dir)
-        decoder = load_fitted(decoder_dir, ActionDecoder(d_spec["latent_dim"], d_spec["action_dim"], dcfg.hidden_dim,
-                                                         rngs=nnx.Rngs(1)))
+def load_actor(workdir: str) -> Actor:
+    return load_fitted(workdir, _actor(load_spec(workdir)))
+
+
+def train_decoder(dcfg, actor_dir: str, labeled, workdir: str) -> ActionDecoder:
+    """Decoder z -> a_t on the frozen actor's outputs for the labeled observations."""
+    actor_spec = load_spec(actor_dir)
+    actor = load_actor(actor_dir)
+    graphdef, frozen = nnx.split(actor)
+    spec = {"kind": "decoder", "latent_dim": actor_spec["out_dim"], "action_dim": labeled.action_dim,
+            "hidden_dim": dcfg.decoder.hidden_dim, "dtype": dcfg.dtype, "seed": dcfg.seed}
+    os.makedirs(workdir, exist_ok=True)
+    run_dir.write_json(os.path.join(workdir, "spec.json"), spec)
+    decoder = _decoder(spec)
+    return fit(decoder, labeled, inputs=lambda f, b: nnx.merge(graphdef, f)(b["obs"]), targets=lambda f, b: b["action"],
+               frozen=frozen, **_fit_kwargs(dcfg, dcfg.decoder, labeled, actor_spec["frame_stack"], workdir,
+                                            "decoder", {"actor": os.path.abspath(actor_dir)}))
+
+
+def _decoder(spec: dict) -> ActionDecoder:
+    return ActionDecoder(spec["latent_dim"], spec["action_dim"], spec["hidden_dim"],
+                         dtype=models.DTYPES[spec["dtype"]], rngs=nnx.Rngs(spec.get("seed", 0) + 1))
+
+
+def train_bc_scratch(dcfg, labeled, workdir: str, frame_stack: int = 3) -> Actor:
+    actor = _new_actor(dcfg, workdir, frame_stack, labeled.action_dim, "bc_scratch")
+    return fit(actor, labeled, inputs=lambda f, b: b["obs"], targets=lambda f, b: b["action"],
+               **_fit_kwargs(dcfg, dcfg.bc_scratch, labeled, frame_stack, workdir, "bc_scratch", {}))
+
+
+def load_policy(actor_dir: str, decoder_dir: str | None = None):
+    """(policy uint8 stacks -> actions, frame_stack): decoder(actor(o)), or actor(o) alone."""
+    actor = load_actor(actor_dir)
+    decoder = load_fitted(decoder_dir, _decoder(load_spec(decoder_dir))) if decoder_dir else None
 
     @nnx.jit
     def policy(actor, decoder, obs):
         out = actor(obs)
         return decoder(out) if decoder is not None else out
 
-    return lambda obs: np.asarray(policy(actor, decoder, obs)), a_spec["frame_stack"]
+    return (lambda obs: np.asarray(policy(actor, decoder, obs))), load_spec(actor_dir)["frame_stack"]
 
 
-def evaluate(policy, frame_stack: int, env_cfg: dcs.EnvConfig, dcfg, out: str | None = None) -> dict:
-    seeds = [dcfg.eval_seed + i for i in range(dcfg.eval_episodes)]
-    returns = vec_env.run_episodes(policy, env_cfg, seeds, frame_stack, dcfg.eval_workers,
-                                   dcfg.eval_max_steps or None)
-    reference = REFERENCE_RETURNS[env_cfg.task]
-    result = {"returns": returns, "mean_return": float(np.mean(returns)), "reference_return": reference,
-              "normalized_return": float(np.mean(returns) / reference), "seeds": seeds,
-              "env": {k: getattr(env_cfg, k) for k in ("task", "preset", "split")}}
+def normalizers(env_cfg: dcs.EnvConfig) -> dict:
+    """The paper's (BC on the full labeled data; its distractor numbers for every distracting preset)
+    and the expert's reference return."""
+    setting = "vanilla" if env_cfg.preset == "vanilla" else "distractors"
+    return {"paper": PAPER_BC_RETURNS[setting][env_cfg.task], "expert": REFERENCE_RETURNS[env_cfg.task]}
+
+
+def evaluate(policy, frame_stack: int, env_cfg: dcs.EnvConfig, dcfg, out: str | None = None,
+             progress: bool = True) -> dict:
+    seeds = [dcfg.eval.seed + i for i in range(dcfg.eval.episodes)]
+    returns = vec_env.run_episodes(policy, env_cfg, seeds, frame_stack, dcfg.eval.workers,
+                                   dcfg.eval.max_steps or None, progress=progress)
+    norm = normalizers(env_cfg)
+    mean = float(np.mean(returns))
+    result = {"returns": returns, "mean_return": mean, "seeds": seeds,
+              "normalized_return": mean / norm["paper"], "expert_normalized_return": mean / norm["expert"],
+              "normalizers": norm, "env": {k: getattr(env_cfg, k) for k in ("task", "preset", "split")},
+              "max_steps": dcfg.eval.max_steps or None}
     if out:
-        with open(out, "w") as f:
-            json.dump(result, f, indent=1)
+        run_dir.write_json(out, result)
     return result

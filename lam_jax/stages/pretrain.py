@@ -1,57 +1,94 @@
-"""LAM pretraining stage: data -> Trainer -> checkpoints, metrics, and a held-out linear-probe report."""
+"""LAM pretraining stage: episode sources -> Trainer -> checkpoints, metrics and report.json.
+
+The report holds the paper's metric (the online probe latent -> action on the training batch at
+the last step, as the reference's wandb summary), and, with an eval split, our held-out measures:
+ridge probes scored on unseen episodes and, for models with an action head, the eval action MSE.
+"""
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 
+import numpy as np
+
 from lam_jax import data as data_lib
-from lam_jax import models
-from lam_jax import probe as probe_lib
-from lam_jax.stages import probe as probe_stage
-from lam_jax.train_lam import Trainer
+from lam_jax import evaluation, models, run_dir, sharding
+from lam_jax.metrics import read_jsonl
+from lam_jax.train_lam import Trainer, validate_config
 
 
-def load_data(cfg):
-    """(train, labeled or None, eval) episodes from cfg.data: a TFDS dataset dir or synthetic."""
-    d = cfg.data
-    need_labels = models.needs_labels(cfg.model)
+def validate_data_config(d) -> None:
     if not d.path:
-        train = data_lib.synthetic_episodes(d.synthetic_episodes, d.synthetic_length, d.get("image_size", 64), seed=0)
-        evals = data_lib.synthetic_episodes(max(2, d.synthetic_episodes // 4), d.synthetic_length,
-                                            d.get("image_size", 64), seed=1)
-        labeled = train.subset(range(min(d.labeled_trajectories, train.num_episodes))) if need_labels else None
-        return train, labeled, evals
-    from data_pipeline.rlds_dataset import TrajectoryDataset
-    ds = TrajectoryDataset(d.path)
-    train = data_lib.load_episodes(d.path, "train")
-    labeled = train.subset(ds.labeled_indices(d.labeled_trajectories)) if need_labels else None
-    evals = data_lib.load_episodes(d.path, "eval") if "eval" in ds.splits else None
-    return train, labeled, evals
+        for name in ("synthetic_episodes", "synthetic_length", "image_size"):
+            if d[name] < 1:
+                raise ValueError(f"config.data.{name} must be >= 1, got {d[name]}")
+    elif not os.path.isdir(d.path):
+        raise FileNotFoundError(f"config.data.path {d.path!r} does not exist; build a dataset with "
+                                "experiments/collect_dataset.py or leave it empty for synthetic episodes")
 
 
-def held_out_probes(trainer: Trainer, train, evals, l2: float = 1e-3) -> dict:
-    """Ridge probes fit on training episodes and scored on held-out ones:
-    latent(o_t, o_{t+1}) -> a_t and embedding(o_t) -> standardised s_t."""
-    args = (trainer.model, trainer.cfg.frame_stack, trainer.state_stats, trainer.mesh)
-    fit, test = probe_stage.probe_features(train, *args), probe_stage.probe_features(evals, *args)
-    return {"latent_action_probe": probe_lib.score(test["latent"], probe_lib.solve_ridge(fit["latent"], l2)),
-            "embedding_state_probe": probe_lib.score(test["embedding"], probe_lib.solve_ridge(fit["embedding"], l2))}
+@dataclasses.dataclass
+class Sources:
+    """What a pretraining run reads: ``train`` (what it trains on), ``labeled`` (LAOM+supervision's
+    labeled batch), ``evals`` (held-out split) and ``probe_fit`` (the split its probes are fit on)."""
+    train: object
+    labeled: object | None
+    evals: object | None
+    probe_fit: object
+
+
+def episode_sources(cfg) -> Sources:
+    """Episode sources from cfg.data: a TFDS dataset or synthetic episodes.
+
+    The IDM baseline trains on the labeled trajectories alone; its probes are still fit on the
+    whole training split.
+    """
+    d = cfg.data
+    validate_data_config(d)
+    if not d.path:
+        full = data_lib.synthetic_episodes(d.synthetic_episodes, d.synthetic_length, d.image_size, seed=0)
+        evals = data_lib.synthetic_episodes(max(2, d.synthetic_episodes // 4), d.synthetic_length, d.image_size,
+                                            seed=1)
+        labeled_idx = range(min(d.labeled_trajectories, full.num_episodes))
+    else:
+        full = data_lib.DatasetEpisodes(d.path, "train", action_key=d.action_key)
+        evals = (data_lib.DatasetEpisodes(d.path, cfg.eval_split, action_key=d.action_key)
+                 if cfg.eval_split in full.dataset.splits else None)
+        labeled_idx = full.dataset.labeled_indices(d.labeled_trajectories) if models.needs_labels(cfg.model) else []
+    labeled = full.subset(labeled_idx) if models.needs_labels(cfg.model) else None
+    if models.trains_on_labels_only(cfg.model):
+        return Sources(labeled, None, evals, full)
+    return Sources(full, labeled, evals, full)
+
+
+def paper_metric(workdir: str) -> dict:
+    """The online probe latent -> action at the last logged step (the reference's summary value),
+    and its mean over the last 10% of logged steps (less noisy)."""
+    rows = [r for r in read_jsonl(os.path.join(workdir, "metrics.jsonl")) if "probe/latent_action_mse" in r]
+    if not rows:
+        return {}
+    values = [r["probe/latent_action_mse"] for r in rows]
+    tail = values[-max(1, len(values) // 10):]
+    return {"online_latent_action_probe_mse": values[-1], "online_latent_action_probe_mse_tail_mean":
+            float(np.mean(tail)), "step": rows[-1]["step"]}
 
 
 def run(cfg, progress: bool = True) -> dict:
     if not cfg.workdir:
         raise ValueError("config.workdir must name the run's output folder")
-    os.makedirs(cfg.workdir, exist_ok=True)
-    with open(os.path.join(cfg.workdir, "config.json"), "w") as f:
-        f.write(cfg.to_json(indent=1))
-    train, labeled, evals = load_data(cfg)
-    trainer = Trainer(cfg, train, labeled, workdir=cfg.workdir)
+    validate_config(cfg)
+    sharding.initialize_distributed(cfg.distributed)
+    src = episode_sources(cfg)
+    trainer = Trainer(cfg, src.train, src.labeled, workdir=cfg.workdir)
     final = trainer.run(progress=progress)
-    report = {"method": cfg.model.name, "labeled_loss_coef": cfg.model.labeled_loss_coef,
-              "num_steps": cfg.num_steps, "batch_size": cfg.batch_size, "final_metrics": final}
-    if evals is not None:
-        report["eval_metrics"] = trainer.evaluate(evals)
-        report.update(held_out_probes(trainer, train, evals))
-    with open(os.path.join(cfg.workdir, "report.json"), "w") as f:
-        json.dump(report, f, indent=1)
+    model = trainer.model
+    report = {"method": cfg.model.name, "variant": cfg.get("variant", ""),
+              "labeled_loss_coef": cfg.model.labeled_loss_coef, "num_steps": trainer.num_steps,
+              "batch_size": cfg.batch_size, "params": models.counted_params(model), "final_metrics": final,
+              "paper_metric": paper_metric(cfg.workdir) if sharding.is_main_process() else {}}
+    if src.evals is not None:
+        report["held_out"] = evaluation.held_out_report(model, src.probe_fit, src.evals, cfg.frame_stack,
+                                                        models.predicts_actions(cfg.model), progress=progress)
+    if sharding.is_main_process():
+        run_dir.write_json(os.path.join(cfg.workdir, "report.json"), report)
     return report

@@ -1,0 +1,40 @@
+"""A trained policy in its dataset's DCS setting: decoder(actor(o)), or actor(o) for IDM/BC actors.
+
+  python -m experiments.evaluate --config=configs/downstream.py:small --actor=runs/x/actor \
+      --decoder=runs/x/decoder
+
+The reference's protocol by default (25 episodes, seeds 0-24, training videos); unseen videos
+with --config.eval.split=eval. Writes {actor}/eval.json (or --out).
+"""
+import json
+import os
+
+from lam_jax import runtime  # noqa: F401
+
+from absl import app, flags  # noqa: E402
+
+from data_pipeline import dcs  # noqa: E402
+from lam_jax import data as data_lib  # noqa: E402
+from lam_jax.stages import cli, downstream  # noqa: E402
+
+_ACTOR = flags.DEFINE_string("actor", "", "actor folder")
+_DECODER = flags.DEFINE_string("decoder", "", "decoder folder (omit for IDM and BC actors)")
+
+
+def main(argv):
+    del argv
+    actor = cli.require(_ACTOR.value, "actor")
+    dataset = cli.DATASET.value or cli.dataset_of_actor(actor)
+    if not dataset:
+        raise SystemExit("give --dataset: it names the environment and distractors to evaluate in")
+    dcfg = cli.CONFIG.value
+    env = data_lib.DatasetEpisodes(dataset, "train").dataset.metadata["settings"]["env"]
+    policy, frame_stack = downstream.load_policy(actor, _DECODER.value or None)
+    out = cli.OUT.value or os.path.join(actor, "eval.json")
+    result = downstream.evaluate(policy, frame_stack, dcs.EnvConfig(**{**env, "split": dcfg.eval.split}), dcfg, out)
+    print(json.dumps({k: result[k] for k in ("mean_return", "normalized_return", "expert_normalized_return")},
+                     indent=1))
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,55 @@
+"""The paper's Fig. 9a at CPU scale: eval-split action MSE of IDM vs LAOM+supervision by label budget.
+
+  python -m experiments.fig9a --collect=configs/collect.py:small --labeled=2,4,8,16 --seeds=0,1,2 --out=runs/fig9a
+
+Writes results.json, fig9a.md (mean ± 95% CI over seeds) and fig9a.png; finished runs are reused.
+"""
+import json
+import os
+import sys
+
+from lam_jax import runtime  # noqa: F401
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from lam_jax import fig9a, parallel  # noqa: E402
+from lam_jax.stages import datasets  # noqa: E402
+
+_LABELED = flags.DEFINE_list("labeled", "2,4,8,16", "label budgets k")
+_SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
+_VARIANT = flags.DEFINE_string("variant", "small", "LAM config variant")
+_DATASET = flags.DEFINE_string("dataset", "", "a built dataset dir; '' -> the --collect one")
+_COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
+_OUT = flags.DEFINE_string("out", "runs/fig9a", "output folder")
+_SET = flags.DEFINE_multi_string("lam_set", [], "LAM config override key=value for both methods")
+_WORKERS = flags.DEFINE_integer("workers", 1, "runs side by side, one per core (numbers reproduce per setting)")
+
+
+def main(argv):
+    del argv
+    dataset = datasets.dataset_path(_DATASET.value, _COLLECT.value)
+    budgets = [int(k) for k in _LABELED.value]
+    seeds = [int(s) for s in _SEEDS.value]
+    if _WORKERS.value > 1:
+        commands = [c for m in fig9a.LABELS for k in budgets for s in seeds
+                    if (c := fig9a.command(m, k, s, dataset, _VARIANT.value, _OUT.value, _SET.value))]
+        parallel.run_commands(commands, _WORKERS.value, os.path.join(_OUT.value, "logs"))
+    results = {}
+    for method in fig9a.LABELS:
+        results[method] = {}
+        for k in budgets:
+            results[method][str(k)] = {}
+            for seed in seeds:
+                print(f"{method} k={k} seed={seed}", flush=True)
+                results[method][str(k)][str(seed)] = fig9a.run_one(method, k, seed, dataset, _VARIANT.value,
+                                                                   _OUT.value, _SET.value)
+    command = "python -m experiments.fig9a " + " ".join(sys.argv[1:])
+    os.makedirs(_OUT.value, exist_ok=True)
+    with open(os.path.join(_OUT.value, "results.json"), "w") as f:
+        json.dump({"dataset": dataset, "command": command, "results": results}, f, indent=1)
+    print(f"report: {fig9a.write_report(_OUT.value, results, budgets, dataset, command)}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,118 @@
+"""The paper's Fig. 6 ladder: from LAPO to LAOM one modification at a time, then supervision.
+
+Each rung is a method and config overrides on top of a variant (``small`` at CPU scale). For
+every rung and seed it records the paper's metric (the online linear probe latent -> action on
+the training batch at the last step) and our held-out ridge probe (eval split, unseen videos).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from lam_jax import methods, parallel, report
+from lam_jax.stages import pretrain
+
+# The paper's Fig. 6 (median over the four tasks, with distractors), for scale.
+PAPER_FIG6 = {"lapo": 22.09, "multistep": 9.54, "latent": 3.89, "latent_fdm": 5.22, "augment": 2.74}
+
+
+@dataclasses.dataclass(frozen=True)
+class Rung:
+    name: str
+    label: str
+    method: str
+    overrides: tuple
+
+
+def rungs(large_latent: int) -> list[Rung]:
+    """The ladder; ``large_latent`` is the variant's latent size (8192 at paper scale)."""
+    return [
+        Rung("lapo", "LAPO (k=1, latent 128)", "lapo", ("latent_dim=128", "max_offset=1")),
+        Rung("multistep", "+ multi-step IDM (k<=10)", "lapo", ("latent_dim=128", "max_offset=10")),
+        Rung("latent", f"+ larger latent ({large_latent})", "lapo", (f"latent_dim={large_latent}", "max_offset=10")),
+        # The reference's ablation used a LayerNorm-ed encoder output without augmentation.
+        Rung("latent_fdm", "+ latent-space FDM (LAOM, no aug.)", "laom",
+             (f"latent_dim={large_latent}", "augment=false", "encoder_norm_out=true")),
+        Rung("augment", "+ augmentations (LAOM)", "laom", (f"latent_dim={large_latent}",)),
+        Rung("supervision", "+ supervision (LAOM+sup)", "laom_labels", (f"latent_dim={large_latent}",)),
+    ]
+
+
+def _workdir(rung: Rung, seed: int, out: str) -> str:
+    return os.path.join(out, rung.name, f"seed{seed}")
+
+
+def _config_arg(rung: Rung, seed: int, variant: str, extra) -> list[str]:
+    return [variant, *rung.overrides, f"seed={seed}", *extra]
+
+
+def rung_command(rung: Rung, seed: int, dataset: str, variant: str, out: str, extra=()) -> list[str] | None:
+    """The pretraining command of one rung and seed, or None when its report exists."""
+    workdir = _workdir(rung, seed, out)
+    if os.path.exists(os.path.join(workdir, "report.json")):
+        return None
+    module = methods.LAM_CONFIGS[rung.method].replace(".", "/")
+    return parallel.pretrain_command(f"{module}.py:{','.join(_config_arg(rung, seed, variant, extra))}", workdir,
+                                     dataset)
+
+
+def run_rung(rung: Rung, seed: int, dataset: str, variant: str, out: str, extra=(), progress=True) -> dict:
+    """One rung and seed: trained here unless its report exists (an interrupted ladder resumes)."""
+    workdir = _workdir(rung, seed, out)
+    done = os.path.join(workdir, "report.json")
+    if os.path.exists(done):
+        with open(done) as f:
+            r = json.load(f)
+    else:
+        config = ",".join(_config_arg(rung, seed, variant, extra))
+        cfg = methods.lam_config(rung.method, config, dataset, workdir)
+        r = pretrain.run(cfg, progress=progress)
+    probe = r["held_out"]["latent_action_probe"]
+    return {"online_probe_mse": r["paper_metric"]["online_latent_action_probe_mse"],
+            "online_probe_mse_tail_mean": r["paper_metric"]["online_latent_action_probe_mse_tail_mean"],
+            "ridge_probe_mse": probe["mse"], "ridge_chance_mse": probe["chance_mse"],
+            "eval_action_mse": r["held_out"].get("eval_action_mse"), "params": r["params"],
+            "num_steps": r["num_steps"], "workdir": workdir}
+
+
+def write_report(out: str, results: dict, ladder: list[Rung], dataset: str, command: str, notes=()) -> str:
+    """ladder.md, ladder.png: per rung, both metrics with 95% intervals over seeds."""
+    labels = [r.label for r in ladder]
+    online = [report.summarize([s["online_probe_mse"] for s in results[r.name].values()]) for r in ladder]
+    ridge = [report.summarize([s["ridge_probe_mse"] for s in results[r.name].values()]) for r in ladder]
+    chance = report.summarize([s["ridge_chance_mse"] for r in ladder for s in results[r.name].values()])
+    lines = ["# The Fig. 6 ladder at CPU scale", "",
+             f"Dataset: `{dataset}`. Paper metric: the online linear probe latent -> raw action on the training "
+             "batch at the last step (the reference's `action_probe_mse_loss`). Held-out: ridge probe "
+             "latent(o_t, o_{t+1}) -> action fit on the training split, scored on the eval split (unseen videos). "
+             f"Chance (predicting the training mean) on the eval split: {chance.get('mean', float('nan')):.2f}. "
+             "Intervals: mean ± 95% t-interval over seeds; median [min, max] beside.", "",
+             "| rung | seeds | online probe (paper metric) | median [min, max] | held-out ridge probe | "
+             "median [min, max] | paper (Fig. 6) |", "|---|---|---|---|---|---|---|"]
+    for r, o, h in zip(ladder, online, ridge):
+        paper = PAPER_FIG6.get(r.name)
+        lines.append(f"| {r.label} | {o['n']} | {report.fmt(o, 2)} | {report.fmt_range(o, 2)} | {report.fmt(h, 2)} | "
+                     f"{report.fmt_range(h, 2)} | {paper if paper is not None else '-'} |")
+    named_online = {r.label: o for r, o in zip(ladder, online)}
+    named_ridge = {r.label: h for r, h in zip(ladder, ridge)}
+    by_name = {r.name: r.label for r in ladder}
+    lines += ["", "## What holds up", ""]
+    for metric, named in (("online probe", named_online), ("held-out ridge probe", named_ridge)):
+        for a_name, b_name in (("lapo", "augment"), ("lapo", "supervision"), ("augment", "supervision")):
+            if a_name in by_name and b_name in by_name:
+                a, b = named[by_name[a_name]], named[by_name[b_name]]
+                verdict = "separated" if report.separated(a, b) else "within noise"
+                lines.append(f"- {metric}: {by_name[a_name]} / {by_name[b_name]} = {a['mean'] / b['mean']:.2f}x "
+                             f"({a['mean']:.2f} vs {b['mean']:.2f}; {verdict}).")
+    for title, named in (("online probe", named_online), ("held-out ridge probe", named_ridge)):
+        lines += ["", f"Every pair of rungs, {title}:"] + [f"- {x}" for x in report.orderings(named, True)]
+    lines += ["", *notes, "", "![ladder](ladder.png)", "", "![ladder, held-out](ladder_ridge.png)", "",
+              "Command:", "", "```", command, "```", ""]
+    report.bar_plot(os.path.join(out, "ladder.png"), labels, online, "online probe MSE (paper metric, raw actions)",
+                    {"chance (eval split)": chance.get("mean", float("nan"))}, horizontal=True,
+                    title="Latent-action quality, cheetah-run with distractors (lower is better)")
+    report.bar_plot(os.path.join(out, "ladder_ridge.png"), labels, ridge, "held-out ridge probe MSE",
+                    {"chance": chance.get("mean", float("nan"))}, horizontal=True,
+                    title="Held-out ridge probe, eval split (unseen videos)")
+    return report.write(os.path.join(out, "ladder.md"), lines)

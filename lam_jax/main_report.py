@@ -1,0 +1,64 @@
+"""The main job's report: latent-action quality and downstream return per method, over seeds."""
+from __future__ import annotations
+
+import collections
+import os
+
+import numpy as np
+
+from lam_jax import report
+from lam_jax.stages import downstream
+
+LABELS = {"lapo": "LAPO", "laom": "LAOM", "laom_labels": "LAOM+sup", "idm": "IDM", "bc": "BC"}
+
+
+def _get(s, *keys):
+    for k in keys:
+        s = (s or {}).get(k)
+    return s
+
+
+def write(out: str, summaries: list[dict], random_returns, env_cfg, dataset: str, command: str) -> tuple[str, str]:
+    """results.md, returns.png, probes.png in ``out``; returns (path, the markdown table)."""
+    norm = downstream.normalizers(env_cfg)
+    by_method = collections.defaultdict(list)
+    for s in summaries:
+        by_method[s["method"]].append(s)
+    cols = {"online": ("lam", "paper_metric", "online_latent_action_probe_mse"),
+            "ridge": ("lam", "held_out", "latent_action_probe", "mse"),
+            "eval_mse": ("lam", "held_out", "eval_action_mse"),
+            "ret": ("eval", "normalized_return"), "ret_expert": ("eval", "expert_normalized_return")}
+    stats = {m: {c: report.summarize([_get(s, *path) for s in runs]) for c, path in cols.items()}
+             for m, runs in by_method.items()}
+    random_norm = float(np.mean(random_returns)) / norm["paper"]
+    expert_norm = norm["expert"] / norm["paper"]
+    k = summaries[0]["labeled"]
+    eps = sorted({len(s["eval"]["returns"]) for s in summaries})
+    header = ["| method | seeds | online probe (paper metric) | held-out ridge probe | eval action MSE | "
+              "return / paper normaliser | return / expert |", "|---|---|---|---|---|---|---|"]
+    rows = [f"| {LABELS.get(m, m)} | {st['ret']['n']} | {report.fmt(st['online'], 2)} | {report.fmt(st['ridge'], 2)} | "
+            f"{report.fmt(st['eval_mse'], 2)} | {report.fmt(st['ret'])} | {report.fmt(st['ret_expert'])} |"
+            for m, st in stats.items()]
+    rows.append(f"| random policy | - | - | - | - | {random_norm:.3f} | {random_norm / expert_norm:.3f} |")
+    table = "\n".join(header + rows)
+    named = lambda c: {LABELS.get(m, m): st[c] for m, st in stats.items()}  # noqa: E731
+    lines = ["# Main job: LAPO, LAOM and LAOM+supervision over seeds", "",
+             f"Dataset: `{dataset}`; k = {k} labeled trajectories; {eps[0]} evaluation episodes per run "
+             f"({env_cfg.split} videos, seeds from {summaries[0]['eval']['seeds'][0]}). Returns normalised by the "
+             "paper's "
+             f"normaliser ({norm['paper']:.0f}: BC on the full labeled data) and by the expert's return "
+             f"({norm['expert']:.0f}). Intervals: mean ± 95% t-interval over seeds.", "", table, "",
+             "## What the intervals support", ""]
+    for title, c, lower in (("Online probe (paper metric)", "online", True), ("Held-out ridge probe", "ridge", True),
+                            ("Normalised return", "ret", False)):
+        lines += [f"{title}:"] + [f"- {x}" for x in report.orderings(named(c), lower)] + [""]
+    lines += [f"A uniformly random policy scores {random_norm:.3f} and the expert {expert_norm:.3f} on the paper's "
+              "scale.", "", "![returns](returns.png)", "", "![probes](probes.png)", "", "Command:", "", "```",
+              command, "```", ""]
+    labels = [LABELS.get(m, m) for m in stats]
+    report.bar_plot(os.path.join(out, "returns.png"), labels, [st["ret"] for st in stats.values()],
+                    "normalised return (paper's normaliser)", {"expert": expert_norm, "random policy": random_norm},
+                    title=f"{env_cfg.task}, k = {k}, {eps[0]} episodes per seed")
+    report.bar_plot(os.path.join(out, "probes.png"), labels, [st["online"] for st in stats.values()],
+                    "online probe MSE (paper metric)", title="latent -> action, lower is better")
+    return report.write(os.path.join(out, "results.md"), lines), table

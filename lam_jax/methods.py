@@ -1,0 +1,28 @@
+"""Methods by name: their LAM config module, and how their downstream pipeline runs."""
+from __future__ import annotations
+
+import importlib
+
+LAM_CONFIGS = {"lapo": "configs.lapo", "laom": "configs.laom", "laom_labels": "configs.laom_labels",
+               "idm": "configs.idm"}
+METHODS = tuple(LAM_CONFIGS) + ("bc",)  # bc: BC from scratch on the labeled trajectories
+
+
+def check(method: str) -> str:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {list(METHODS)}")
+    return method
+
+
+def lam_config(method: str, variant: str, dataset: str = "", workdir: str = "", overrides=()):
+    """The method's LAM config at ``variant`` with key=value overrides, pointed at dataset and workdir."""
+    if method not in LAM_CONFIGS:
+        raise ValueError(f"method {method!r} has no LAM; expected one of {sorted(LAM_CONFIGS)}")
+    cfg = importlib.import_module(LAM_CONFIGS[method]).get_config(",".join([variant, *overrides]))
+    cfg.data.path, cfg.workdir = dataset, workdir
+    return cfg
+
+
+def uses_decoder(method: str) -> bool:
+    """LAMs act through a latent -> action decoder; the IDM's 'latent' already is an action."""
+    return method in ("lapo", "laom", "laom_labels")

@@ -1,0 +1,134 @@
+"""Statistics over seeds, markdown tables and matplotlib figures for experiment reports.
+
+Intervals are mean +- the 95% t-interval half-width over seeds (n >= 2), beside median and
+min-max. An ordering of two methods is stated only where their intervals do not overlap.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+
+import matplotlib
+import numpy as np
+from scipy import stats as scipy_stats
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def summarize(values) -> dict:
+    v = np.asarray([x for x in values if x is not None], np.float64)
+    n = len(v)
+    if n == 0:
+        return {"n": 0}
+    half = float(scipy_stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    mean = float(v.mean())
+    return {"n": n, "mean": mean, "ci95": half, "low": mean - half, "high": mean + half,
+            "median": float(np.median(v)), "min": float(v.min()), "max": float(v.max()), "values": v.tolist()}
+
+
+def fmt(s: dict, digits: int = 3) -> str:
+    if not s.get("n"):
+        return "-"
+    if s["n"] == 1:
+        return f"{s['mean']:.{digits}f} (1 seed)"
+    return f"{s['mean']:.{digits}f} ± {s['ci95']:.{digits}f}"
+
+
+def fmt_range(s: dict, digits: int = 3) -> str:
+    if not s.get("n"):
+        return "-"
+    return f"{s['median']:.{digits}f} [{s['min']:.{digits}f}, {s['max']:.{digits}f}]"
+
+
+def separated(a: dict, b: dict) -> bool:
+    """True when both have >= 3 seeds and their 95% intervals do not overlap."""
+    if a.get("n", 0) < 3 or b.get("n", 0) < 3:
+        return False
+    return a["high"] < b["low"] or b["high"] < a["low"]
+
+
+def orderings(named: dict, lower_is_better: bool) -> list[str]:
+    """Sentences for every pair whose intervals separate, and for those within noise."""
+    better, noise = [], []
+    for (na, a), (nb, b) in itertools.combinations(named.items(), 2):
+        if not a.get("n") or not b.get("n"):
+            continue
+        if separated(a, b):
+            first, second = (na, nb) if (a["mean"] < b["mean"]) == lower_is_better else (nb, na)
+            better.append(f"{first} better than {second}")
+        else:
+            noise.append(f"{na} vs {nb}")
+    lines = []
+    if better:
+        lines.append("Separated (non-overlapping 95% intervals): " + "; ".join(better) + ".")
+    if noise:
+        lines.append("Within noise (intervals overlap, or fewer than 3 seeds): " + "; ".join(noise) + ".")
+    return lines
+
+
+def bar_plot(path: str, labels, summaries, ylabel: str, reference_lines: dict | None = None, title: str = "",
+             horizontal: bool = False, log: bool = False) -> None:
+    """Means with 95% intervals and every seed's value as a dot; optional labelled reference lines."""
+    means = [s.get("mean", np.nan) for s in summaries]
+    errs = [s.get("ci95", 0) if s.get("n", 0) > 1 else 0 for s in summaries]
+    pos = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(7, 0.55 * len(labels) + 1.6) if horizontal else (1.6 + 1.25 * len(labels), 3.6))
+    colours = plt.cm.viridis(np.linspace(0.15, 0.85, len(labels)))
+    if horizontal:
+        ax.barh(pos, means, xerr=errs, color=colours, capsize=3)
+        for p, s in zip(pos, summaries):
+            ax.scatter(s.get("values", []), [p] * len(s.get("values", [])), color="k", s=9, zorder=3)
+        ax.set_yticks(pos, labels)
+        ax.invert_yaxis()
+        ax.set_xlabel(ylabel)
+        if log:
+            ax.set_xscale("log")
+    else:
+        ax.bar(pos, means, yerr=errs, color=colours, capsize=3)
+        for p, s in zip(pos, summaries):
+            ax.scatter([p] * len(s.get("values", [])), s.get("values", []), color="k", s=9, zorder=3)
+        ax.set_xticks(pos, labels, rotation=20, ha="right")
+        ax.set_ylabel(ylabel)
+        if log:
+            ax.set_yscale("log")
+    for i, (name, value) in enumerate((reference_lines or {}).items()):
+        style = dict(ls=["--", ":", "-."][i % 3], c="k", lw=1, label=name)
+        (ax.axvline if horizontal else ax.axhline)(value, **style)
+    if reference_lines:
+        ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def line_plot(path: str, xs, series: dict, xlabel: str, ylabel: str, reference_lines: dict | None = None,
+              logx: bool = True, title: str = "") -> None:
+    """series: {name: [summary per x]}; means with 95% interval bands."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for name, summaries in series.items():
+        m = np.array([s.get("mean", np.nan) for s in summaries])
+        h = np.array([s.get("ci95", 0) if s.get("n", 0) > 1 else 0 for s in summaries])
+        ax.plot(xs, m, "-s", ms=4, label=name)
+        ax.fill_between(xs, m - h, m + h, alpha=0.15)
+    for i, (name, value) in enumerate((reference_lines or {}).items()):
+        ax.axhline(value, ls=["--", ":", "-."][i % 3], c="k", lw=1, label=name)
+    if logx:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(xs, [str(x) for x in xs])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write(path: str, lines) -> str:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,40 @@
+"""Shared flags of the downstream stage entry points (experiments/bc.py, decoder.py, ...)."""
+from __future__ import annotations
+
+import json
+import os
+
+from absl import flags
+from ml_collections import config_flags
+
+from lam_jax import data as data_lib
+
+CONFIG = config_flags.DEFINE_config_file("config", "configs/downstream.py:small", "downstream config")
+DATASET = flags.DEFINE_string("dataset", "", "dataset dir (default: the one the LAM or actor's LAM was trained on)")
+OUT = flags.DEFINE_string("out", "", "this stage's output folder")
+
+
+def dataset_of_lam(lam_dir: str) -> str:
+    path = os.path.join(lam_dir, "config.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{lam_dir!r} is not a pretraining run (config.json missing)")
+    with open(path) as f:
+        return json.load(f)["data"]["path"]
+
+
+def dataset_of_actor(actor_dir: str) -> str:
+    path = os.path.join(actor_dir, "config.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{actor_dir!r} is not a trained actor (config.json missing)")
+    with open(path) as f:
+        return json.load(f).get("dataset", "")
+
+
+def require(value: str, flag: str) -> str:
+    if not value:
+        raise SystemExit(f"give --{flag}")
+    return value
+
+
+def train_split(dataset: str):
+    return data_lib.DatasetEpisodes(require(dataset, "dataset"), "train")

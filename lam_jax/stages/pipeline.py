@@ -1,0 +1,89 @@
+"""The whole pipeline for one method, dataset, label budget and seed; every stage resumable.
+
+methods: lapo, laom, laom_labels (LAM -> BC on latents -> decoder on the actor's outputs for the
+labeled data -> evaluation), idm (supervised IDM -> BC on its predicted actions -> evaluation), bc
+(BC from scratch on the labeled data -> evaluation). Writes ``{run_dir}/summary.json``; a run
+whose summary exists is returned as it is.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from configs import downstream as downstream_configs
+from data_pipeline import dcs
+from lam_jax import data as data_lib
+from lam_jax import methods, run_dir
+from lam_jax.stages import downstream, pretrain
+
+
+@dataclasses.dataclass
+class PipelineSpec:
+    method: str
+    dataset: str
+    labeled: int
+    seed: int = 0
+    variant: str = "small"
+    out: str = "runs/pipeline"
+    lam_overrides: tuple = ()
+    downstream_overrides: tuple = ()
+    eval_split: str = ""  # '' -> the downstream config's (the reference's: 'train' videos)
+
+    @property
+    def run_dir(self) -> str:
+        task = data_lib.DatasetEpisodes(self.dataset, "train").dataset.metadata["settings"]["env"]["task"]
+        return os.path.join(self.out, task, self.method, f"k{self.labeled}_s{self.seed}")
+
+
+def command(spec: PipelineSpec) -> list[str] | None:
+    """The pipeline entry point's command for ``spec``, or None when its summary exists."""
+    if os.path.exists(os.path.join(spec.run_dir, "summary.json")):
+        return None
+    args = ["-m", "experiments.pipeline", f"--method={spec.method}", f"--dataset={spec.dataset}",
+            f"--labeled={spec.labeled}", f"--seed={spec.seed}", f"--variant={spec.variant}", f"--out={spec.out}"]
+    args += [f"--lam_set={x}" for x in spec.lam_overrides]
+    args += [f"--downstream_set={x}" for x in spec.downstream_overrides]
+    return args + ([f"--eval_split={spec.eval_split}"] if spec.eval_split else [])
+
+
+def downstream_config(spec: PipelineSpec):
+    dcfg = downstream_configs.get_config(",".join([spec.variant, *spec.downstream_overrides]))
+    dcfg.labeled_trajectories, dcfg.seed = spec.labeled, spec.seed
+    if spec.eval_split:
+        dcfg.eval.split = spec.eval_split
+    return dcfg
+
+
+def run(spec: PipelineSpec, progress: bool = True) -> dict:
+    methods.check(spec.method)
+    out = spec.run_dir
+    summary_path = os.path.join(out, "summary.json")
+    if os.path.exists(summary_path):
+        with open(summary_path) as f:
+            return json.load(f)
+    dcfg = downstream_config(spec)
+    train = data_lib.DatasetEpisodes(spec.dataset, "train")
+    labeled = train.subset(train.dataset.labeled_indices(spec.labeled))
+    summary = {"method": spec.method, "labeled": spec.labeled, "seed": spec.seed, "variant": spec.variant,
+               "dataset": spec.dataset, "task": train.dataset.metadata["settings"]["env"]["task"],
+               "preset": train.dataset.metadata["settings"]["env"]["preset"]}
+    actor_dir, decoder_dir = os.path.join(out, "actor"), None
+    if spec.method == "bc":
+        downstream.train_bc_scratch(dcfg, labeled, actor_dir)
+    else:
+        lam_dir = os.path.join(out, "lam")
+        cfg = methods.lam_config(spec.method, spec.variant, spec.dataset, lam_dir,
+                                 [f"seed={spec.seed}", f"labeled_trajectories={spec.labeled}", *spec.lam_overrides])
+        report = pretrain.run(cfg, progress=progress)
+        summary["lam"] = {k: report.get(k) for k in ("paper_metric", "held_out", "params", "num_steps")}
+        downstream.train_bc(dcfg, lam_dir, train, actor_dir)
+        if methods.uses_decoder(spec.method):
+            decoder_dir = os.path.join(out, "decoder")
+            downstream.train_decoder(dcfg, actor_dir, labeled, decoder_dir)
+    policy, frame_stack = downstream.load_policy(actor_dir, decoder_dir)
+    env_cfg = dcs.EnvConfig(**{**train.dataset.metadata["settings"]["env"], "split": dcfg.eval.split})
+    summary["eval"] = downstream.evaluate(policy, frame_stack, env_cfg, dcfg, os.path.join(out, "eval.json"),
+                                          progress=progress)
+    run_dir.write_json(summary_path, summary)
+    return summary
