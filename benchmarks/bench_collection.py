@@ -13,6 +13,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from lam_jax import runtime  # noqa: E402,F401
 from data_pipeline import collect, dcs  # noqa: E402
 
 
@@ -36,12 +37,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--presets", default="vanilla,scale_easy_video_hard,hard")
+    parser.add_argument("--qualities", default="fast,medium,paper")
     args = parser.parse_args()
     rows = []
-    for preset in ("vanilla", "scale_easy_video_hard", "hard"):
-        for quality in ("fast", "medium", "paper"):
+    presets = args.presets.split(",")
+    for preset in presets:
+        for quality in args.qualities.split(","):
             rows.append((preset, quality, 1, single_process(preset, quality, args.steps)))
-    for preset in ("vanilla", "scale_easy_video_hard"):
+    for preset in [p for p in presets if p in ("vanilla", "scale_easy_video_hard")]:
         rate = parallel(preset, args.steps, args.workers)
         rows.append((preset, "fast", args.workers, rate / args.workers))
     print(f"\n{'preset':<24}{'quality':<9}{'procs':>6}{'frames/s/core':>15}")

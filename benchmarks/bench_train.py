@@ -1,15 +1,17 @@
-"""LAM train-step throughput: samples/s, FLOPs per sample (XLA cost analysis) and MFU.
+"""LAM train-step throughput: the whole jitted step (on-device sampling, augmentation, forward,
+backward, Adam, EMA, online probes), after compilation.
 
-  python benchmarks/bench_train.py [--variants smoke,paper] [--methods lapo,laom,laom_labels,idm]
-                                   [--paper_batch 32] [--peak_tflops 989]
+  python benchmarks/bench_train.py [--variants small,paper] [--methods lapo,laom,laom_labels,idm]
+                                   [--dtypes float32,bfloat16] [--paper_batch 0] [--steps 5]
 
-Synthetic 64 px episodes live on device, as in training; the whole jitted step (device-side
-sampling + forward + backward + update) is timed after compilation. FLOPs count the labeled
-sub-batch too. MFU needs the accelerator's peak (--peak_tflops, per device); known GPUs are
-looked up by name.
+Prints per row: ms/step, samples/s, GFLOP/sample (XLA cost analysis of the compiled step, the
+labeled batch included), achieved GFLOP/s, the fraction of the machine's peak (CPU: derived from
+its flags and clock; GPU: dense peak, i.e. MFU), peak device memory, and for ``paper`` the
+projected time of the paper's pretraining (10 epochs over 5M transitions). Synthetic 64 px
+episodes live on device, as in training. ``--paper_batch 0``: 512 on accelerators, 32 on CPU.
 """
 import argparse
-import importlib
+import json
 import os
 import sys
 import time
@@ -18,70 +20,78 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 
+from lam_jax import hardware, methods  # noqa: E402
 from lam_jax.data import synthetic_episodes  # noqa: E402
+from lam_jax import train_lam  # noqa: E402
 from lam_jax.train_lam import Trainer  # noqa: E402
 
-# Dense peak TFLOP/s per device for the dtypes we train in (bf16 / fp32 via TF32 where applicable).
-KNOWN_PEAKS = {"H100": {"bfloat16": 989.0, "float32": 494.0}, "H200": {"bfloat16": 989.0, "float32": 494.0},
-               "A100": {"bfloat16": 312.0, "float32": 156.0}}
-CONFIGS = {"lapo": "configs.lapo", "laom": "configs.laom", "laom_labels": "configs.laom_labels", "idm": "configs.idm"}
+PAPER_SAMPLES = 10 * 5_000 * 990  # 10 epochs over 5000 trajectories of 990 windows (k <= 10)
 
 
-def peak_tflops(dtype: str, override: float) -> float | None:
-    if override:
-        return override
-    kind = jax.devices()[0].device_kind
-    for name, peaks in KNOWN_PEAKS.items():
-        if name in kind:
-            return peaks[dtype]
-    return None
-
-
-def bench(method, variant, batch, steps, dtype, peak_override):
-    cfg = importlib.import_module(CONFIGS[method]).get_config(variant)
+def bench(method: str, variant: str, batch: int, steps: int, dtype: str) -> dict:
+    overrides = [f"dtype={dtype}", "num_epochs=0", "num_steps=1000", "warmup_epochs=0", "warmup_steps=10"]
     if batch:
-        cfg.batch_size = batch
-        cfg.labeled_batch_size = max(jax.device_count(), min(cfg.labeled_batch_size, batch))
-    cfg.model.dtype = dtype
-    episodes = synthetic_episodes(max(jax.device_count(), 4), 64, image_size=64)
+        overrides += [f"batch_size={batch}", f"labeled_batch_size={max(jax.device_count(), batch // 4)}"]
+    cfg = methods.lam_config(method, variant, overrides=overrides)
+    episodes = synthetic_episodes(max(jax.device_count(), 4), 48, image_size=64)
     trainer = Trainer(cfg, episodes, episodes)
-    lowered = trainer.train_step.lower(trainer.state, trainer.data, trainer.labeled, 0)
-    cost = lowered.compile().cost_analysis()
+    compiled = train_lam.jit_train_step.lower(trainer.step_spec, trainer.state, trainer.health, trainer.data,
+                                              trainer.labeled, trainer.base_key, 0).compile()
+    cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    flops = float(cost.get("flops", 0.0)) if cost else 0.0
-    for step in range(2):  # warm-up (compilation)
-        trainer.state, m = trainer.train_step(trainer.state, trainer.data, trainer.labeled, step)
+    flops = float((cost or {}).get("flops", 0.0))
+    state, health = trainer.state, trainer.health
+    for step in range(2):  # warm-up
+        state, health, m = trainer.train_step(state, health, trainer.data, trainer.labeled, step)
         jax.block_until_ready(m)
     start = time.perf_counter()
     for step in range(steps):
-        trainer.state, m = trainer.train_step(trainer.state, trainer.data, trainer.labeled, step)
-        jax.block_until_ready(m)  # also avoids the CPU collective deadlock
-    elapsed = time.perf_counter() - start
-    rate = steps * cfg.batch_size / elapsed
-    peak = peak_tflops(dtype, peak_override)
-    mfu = (flops * steps / elapsed) / (peak * 1e12 * jax.device_count()) if peak and flops else None
-    return dict(method=method, variant=variant, batch=cfg.batch_size, samples_per_s=rate,
-                gflops_per_sample=flops / cfg.batch_size / 1e9, mfu=mfu)
+        state, health, m = trainer.train_step(state, health, trainer.data, trainer.labeled, step)
+        jax.block_until_ready(m)  # one step at a time, as training on CPU does
+    elapsed = (time.perf_counter() - start) / steps
+    peak, _ = hardware.peak_tflops(dtype)
+    mem = jax.devices()[0].memory_stats() or {}
+    rate = cfg.batch_size / elapsed
+    return dict(method=method, variant=variant, dtype=dtype, batch=cfg.batch_size, ms_per_step=1000 * elapsed,
+                samples_per_s=rate, gflop_per_sample=flops / cfg.batch_size / 1e9,
+                achieved_gflops=flops / elapsed / 1e9,
+                peak_fraction=(flops / elapsed / 1e12 / peak) if peak else None,
+                peak_memory_gib=mem.get("peak_bytes_in_use", 0) / 2 ** 30 or None,
+                paper_hours=PAPER_SAMPLES / rate / 3600 if variant == "paper" else None)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--variants", default="smoke,paper")
+    p.add_argument("--variants", default="small,paper")
     p.add_argument("--methods", default="lapo,laom,laom_labels,idm")
+    p.add_argument("--dtypes", default="float32,bfloat16")
     p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--paper_batch", type=int, default=0, help="batch for the paper variant (0: config's)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    p.add_argument("--peak_tflops", type=float, default=0.0)
+    p.add_argument("--paper_batch", type=int, default=0)
+    p.add_argument("--json", default="", help="also write the rows here")
     args = p.parse_args()
-    print(f"devices: {jax.device_count()} x {jax.devices()[0].device_kind}  dtype: {args.dtype}")
-    print(f"{'method':<12}{'variant':<8}{'batch':>6}{'samples/s':>12}{'GFLOP/sample':>14}{'MFU':>8}")
+    device = jax.devices()[0]
+    print(f"devices: {jax.device_count()} x {device.device_kind} ({device.platform})")
+    for dtype in args.dtypes.split(","):
+        print(f"peak {dtype}: {hardware.peak_tflops(dtype)[1]}")
+    header = (f"{'method':<12}{'variant':<8}{'dtype':<10}{'batch':>6}{'ms/step':>10}{'samples/s':>11}"
+              f"{'GFLOP/smp':>11}{'GFLOP/s':>9}{'%peak':>7}{'mem GiB':>8}{'paper 10ep':>11}")
+    print(header)
+    rows = []
     for variant in args.variants.split(","):
         for method in args.methods.split(","):
-            batch = args.paper_batch if variant == "paper" else 0
-            r = bench(method, variant, batch, args.steps, args.dtype, args.peak_tflops)
-            mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a"
-            print(f"{r['method']:<12}{r['variant']:<8}{r['batch']:>6}{r['samples_per_s']:>12.1f}"
-                  f"{r['gflops_per_sample']:>14.3f}{mfu:>8}", flush=True)
+            for dtype in args.dtypes.split(","):
+                batch = args.paper_batch or (512 if device.platform != "cpu" else 32) if variant == "paper" else 0
+                r = bench(method, variant, batch, args.steps, dtype)
+                rows.append(r)
+                frac = f"{100 * r['peak_fraction']:.1f}" if r["peak_fraction"] else "n/a"
+                mem = f"{r['peak_memory_gib']:.1f}" if r["peak_memory_gib"] else "n/a"
+                hours = f"{r['paper_hours']:.1f} h" if r["paper_hours"] else ""
+                print(f"{method:<12}{variant:<8}{dtype:<10}{r['batch']:>6}{r['ms_per_step']:>10.1f}"
+                      f"{r['samples_per_s']:>11.1f}{r['gflop_per_sample']:>11.3f}{r['achieved_gflops']:>9.1f}"
+                      f"{frac:>7}{mem:>8}{hours:>11}", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"device": device.device_kind, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":
