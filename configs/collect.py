@@ -31,7 +31,8 @@ def get_config(arg: str = "small") -> ml_collections.ConfigDict:
     c.num_workers = 2
     c.num_shards = 0  # 0: TFDS decides
     c.data_dir = "data"
-    c.name = ""  # '' -> {task}_{preset}_{image_size}px
+    c.name = ""  # '' -> {task}_{preset}_{image_size}px[_{suffix}]
+    c.suffix = ""  # keeps a variant's dataset apart from another's of the same task and size
     c.keep_staging = False
     if variant == "small":
         c.num_train, c.num_eval = 32, 4
@@ -39,6 +40,7 @@ def get_config(arg: str = "small") -> ml_collections.ConfigDict:
     elif variant == "smoke":
         c.num_train, c.num_eval, c.num_steps = 4, 1, 50
         c.env.image_size = 32
+        c.suffix = "smoke"
     elif variant != "paper":
         raise ValueError(f"unknown collect variant {variant!r}; expected paper, small or smoke")
     return c

@@ -14,7 +14,8 @@ from data_pipeline.experts import ExpertPolicy
 
 
 def dataset_name(cfg) -> str:
-    return cfg.get("name") or f"{cfg.env.task}_{cfg.env.preset}_{cfg.env.image_size}px"
+    suffix = f"_{cfg.suffix}" if cfg.get("suffix") else ""
+    return cfg.get("name") or f"{cfg.env.task}_{cfg.env.preset}_{cfg.env.image_size}px{suffix}"
 
 
 def _settings(cfg, env_cfg: dcs.EnvConfig) -> dict:

@@ -1,6 +1,7 @@
 """The README's main job: the ladder's end points and downstream control, over seeds, on CPU.
 
   python -m experiments.main [--seeds=0,1,2] [--labeled=4] [--out=runs/main] [--collect.env.davis_path=DAVIS]
+                             [--lam_set=num_steps=1500 ...] [--downstream_set=bc.num_steps=3000 ...]
 
 Collects a small cheetah-run dataset with the paper's distractors (procedural background videos
 unless a DAVIS folder is given), then for LAPO (k=1, latent 128), LAOM and LAOM+supervision and
@@ -29,6 +30,11 @@ _LABELED = flags.DEFINE_integer("labeled", 4, "labeled trajectories k")
 _VARIANT = flags.DEFINE_string("variant", "small", "config variant of every stage (smoke: a quick check)")
 _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
 _OUT = flags.DEFINE_string("out", "runs/main", "output folder")
+# The LAM budget at `small` that fits the whole job in ~45 min on 2 cores: half the ladder's 3000
+# steps, with the same 30% warm-up. --lam_set=num_steps=3000 --lam_set=warmup_steps=900 gives the ladder's.
+MAIN_LAM_BUDGET = ("num_steps=1500", "warmup_steps=450")
+_LAM_SET = flags.DEFINE_multi_string("lam_set", None, "LAM config override key=value, every method "
+                                     f"(default at small: {' '.join(MAIN_LAM_BUDGET)})")
 _DOWN_SET = flags.DEFINE_multi_string("downstream_set", [], "downstream config override key=value")
 _WORKERS = flags.DEFINE_integer("workers", 2, "pipelines side by side, one per core (numbers reproduce per setting)")
 
@@ -36,13 +42,15 @@ _WORKERS = flags.DEFINE_integer("workers", 2, "pipelines side by side, one per c
 def main(argv):
     del argv
     if _VARIANT.value == "smoke":  # a quick end-to-end check of the job itself
-        _COLLECT.value.update(num_train=2, num_eval=1, num_steps=60)
+        _COLLECT.value.update(num_train=4, num_eval=1, num_steps=50, suffix="smoke")  # collect.py:smoke's data
     dataset = datasets.dataset_path("", _COLLECT.value)
+    lam_set = tuple(_LAM_SET.value) if _LAM_SET.value is not None else (
+        MAIN_LAM_BUDGET if _VARIANT.value == "small" else ())
     large = methods.lam_config("laom", _VARIANT.value).model.latent_dim
     ends = {r.name: r for r in ladder.rungs(large)}
     lineup = [("lapo", ends["lapo"]), ("laom", ends["augment"]), ("laom_labels", ends["supervision"])]
-    specs = [pipeline.PipelineSpec(method, dataset, _LABELED.value, seed, _VARIANT.value, _OUT.value, rung.overrides,
-                                   tuple(_DOWN_SET.value))
+    specs = [pipeline.PipelineSpec(method, dataset, _LABELED.value, seed, _VARIANT.value, _OUT.value,
+                                   (*rung.overrides, *lam_set), tuple(_DOWN_SET.value))
              for method, rung in lineup for seed in (int(s) for s in _SEEDS.value)]
     if _WORKERS.value > 1:
         commands = [c for spec in specs if (c := pipeline.command(spec))]
