@@ -55,7 +55,8 @@ def main(argv):
         json.dump({"dataset": dataset, "variant": _VARIANT.value, "command": command, "overrides": _SET.value,
                    "rungs": {r.name: {"label": r.label, "method": r.method, "overrides": r.overrides}
                              for r in chosen}, "results": results}, f, indent=1)
-    print(f"report: {ladder.write_report(_OUT.value, results, chosen, dataset, command)}")
+    notes = ["How the `small` regime was chosen, and what else was tried: `reports/ladder/regime_search.md`."]
+    print(f"report: {ladder.write_report(_OUT.value, results, chosen, dataset, command, notes)}")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,10 @@ def transition_sums(model, source, frame_stack: int, predict_actions: bool = Fal
     graphdef, state = nnx.split(model)
     state = jax.device_put(sharding.local_copy(state), sharding.replicated(mesh))
     mine = np.arange(source.num_episodes)[jax.process_index()::jax.process_count()]
+    # A process with no episode of its own (fewer episodes than processes) still takes part in
+    # the gather: it runs one episode at weight 0.
+    weight = 1.0 if len(mine) else 0.0
+    mine = mine if len(mine) else np.arange(1)
 
     @jax.jit
     def sums(state, obs, nxt, action, st, valid):
@@ -60,7 +64,7 @@ def transition_sums(model, source, frame_stack: int, predict_actions: bool = Fal
     for chunk in tqdm(chunks, desc="held-out features", unit="chunk", leave=False, disable=not progress):
         eps = source.load(chunk)
         for ep, t in _transition_batches(eps.num_episodes, eps.length, batch_size):
-            valid = np.ones(batch_size, np.float32)
+            valid = np.full(batch_size, weight, np.float32)
             if len(ep) < batch_size:  # pad the last batch to the sharded size; padded rows weigh 0
                 valid[len(ep):] = 0
                 ep, t = np.resize(ep, batch_size), np.resize(t, batch_size)

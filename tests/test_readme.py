@@ -1,7 +1,7 @@
 """Every command the README shows, run as a user types it, at smoke sizes.
 
 Each ```bash block of README.md runs as one bash script (its backgrounded commands included) in
-a fresh folder laid out like a checkout (configs, benchmarks, scripts and .venv linked in), in
+a fresh folder laid out like a checkout (its files linked in, without data/ and runs/), in
 README order, so later blocks use what earlier ones built. The only changes to the text: config
 variants become ``smoke`` (``:small``/``:paper`` -> ``:smoke``, ``--variant=small`` ->
 ``--variant=smoke``, dataset paths name the smoke collection's), /data/DAVIS becomes a folder of fake DAVIS videos, the multi-host port is a
@@ -80,8 +80,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory):
     root = tmp_path_factory.mktemp("checkout")
-    for name in ("configs", "benchmarks", "scripts", ".venv"):
-        os.symlink(os.path.join(REPO, name), root / name)
+    for name in os.listdir(REPO):  # the checkout's files; its own data and runs start empty
+        if name not in ("data", "runs", ".git", ".pytest_cache", ".ruff_cache"):
+            os.symlink(os.path.join(REPO, name), root / name)
     return root
 
 
