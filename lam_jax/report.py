@@ -100,7 +100,7 @@ def bar_plot(path: str, labels, summaries, ylabel: str, reference_lines: dict | 
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -123,7 +123,7 @@ def line_plot(path: str, xs, series: dict, xlabel: str, ylabel: str, reference_l
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
