@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
+import types
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -56,6 +57,21 @@ def rlds_features(image_size: int, state_dim: int, action_dim: int) -> tfds.feat
             "difficulty": tfds.features.Text(), "background_video": tfds.features.Text(),
         }),
     })
+
+
+def _plain_files_for_tfds_shuffler() -> None:
+    """TFDS keeps a split in memory while writing it, up to 1 GB; beyond that its shuffler spills to
+    temporary bucket files through ``tf.io.gfile``, which fails without TensorFlow (measured: a
+    2 GB split). Without TensorFlow, hand it plain files (local paths only)."""
+    import importlib.util
+    if importlib.util.find_spec("tensorflow") is not None:
+        return
+    from tensorflow_datasets.core import shuffle
+    gfile = types.SimpleNamespace(GFile=open, exists=os.path.exists, remove=os.remove)
+    shuffle.tf = types.SimpleNamespace(io=types.SimpleNamespace(gfile=gfile))
+
+
+_plain_files_for_tfds_shuffler()
 
 
 class DcsTrajectories(tfds.core.GeneratorBasedBuilder):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from data_pipeline import collect, dcs, rlds_dataset
-from data_pipeline.make_dataset import build_dataset
+from data_pipeline.make_dataset import build_dataset, dataset_name
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -90,7 +90,7 @@ def test_interrupted_collection_resumes_without_loss_or_duplicates(collect_confi
     cfg = collect_config
     cfg.num_train, cfg.num_eval, cfg.num_steps = 4, 0, 150
     cfg.keep_staging = True
-    staging = os.path.join(cfg.data_dir, "staging", f"{cfg.env.task}_{cfg.env.preset}_32px", "train")
+    staging = os.path.join(cfg.data_dir, "staging", dataset_name(cfg), "train")
     cmd = [sys.executable, "-m", "experiments.collect_dataset", "--config=configs/collect.py:smoke",
            "--config.num_train=4", "--config.num_eval=0", "--config.num_steps=150",
            "--config.num_workers=1", f"--config.data_dir={cfg.data_dir}"]
@@ -120,7 +120,7 @@ def test_interrupted_collection_resumes_without_loss_or_duplicates(collect_confi
 
 def test_resume_under_other_settings_is_refused(collect_config):
     build_dataset(collect_config)  # leaves no staging behind
-    staging = os.path.join(collect_config.data_dir, "staging", "cheetah-run_scale_easy_video_hard_32px")
+    staging = os.path.join(collect_config.data_dir, "staging", dataset_name(collect_config))
     assert not os.path.exists(staging)
     collect_config.name, collect_config.keep_staging = "other", True
     build_dataset(collect_config)
@@ -140,7 +140,7 @@ def test_missing_episodes_detects_corrupt_staging(tmp_path):
 
 def test_failed_collection_does_not_block_the_corrected_one(collect_config):
     cfg = collect_config
-    staging = os.path.join(cfg.data_dir, "staging", "cheetah-run_scale_easy_video_hard_32px")
+    staging = os.path.join(cfg.data_dir, "staging", dataset_name(cfg))
     cfg.env.davis_path = os.path.join(cfg.data_dir, "no_davis_here")
     with pytest.raises(ValueError, match="does not exist"):
         build_dataset(cfg)
@@ -152,7 +152,7 @@ def test_failed_collection_does_not_block_the_corrected_one(collect_config):
     os.makedirs(staging)
     with open(os.path.join(staging, "settings.json"), "w") as f:
         f.write('{"other": 1}')
-    stale = os.path.join(cfg.data_dir, "dcs_trajectories", "cheetah-run_scale_easy_video_hard_32px",
+    stale = os.path.join(cfg.data_dir, "dcs_trajectories", dataset_name(cfg),
                          "incomplete.XYZ_1.1.0")
     os.makedirs(stale)  # a killed TFDS build
     cfg.seed = 0
