@@ -70,7 +70,7 @@ def main(argv):
             json.dump({"returns": returns, "seeds": seeds}, f)
     with open(random_path) as f:
         random_returns = json.load(f)["returns"]
-    command = "python -m experiments.main " + " ".join(sys.argv[1:])
+    command = " ".join(["python -m experiments.main", *sys.argv[1:]])
     path, table = main_report.write(_OUT.value, summaries, random_returns, env_cfg, dataset, command)
     print(table)
     print(f"report: {path}")

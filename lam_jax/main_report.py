@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from lam_jax import report
+from lam_jax import report, run_dir
 from lam_jax.stages import downstream
 
 LABELS = {"lapo": "LAPO", "laom": "LAOM", "laom_labels": "LAOM+sup", "idm": "IDM", "bc": "BC"}
@@ -21,8 +21,11 @@ def _get(s, *keys):
 
 
 def write(out: str, summaries: list[dict], random_returns, env_cfg, dataset: str, command: str) -> tuple[str, str]:
-    """results.md, returns.png, probes.png in ``out``; returns (path, the markdown table)."""
+    """results.md, summaries.json (every run), returns.png, probes.png in ``out``; returns (path, the
+    markdown table)."""
     norm = downstream.normalizers(env_cfg)
+    run_dir.write_json(os.path.join(out, "summaries.json"), {"command": command, "runs": summaries,
+                                                             "random_policy_returns": list(random_returns)})
     by_method = collections.defaultdict(list)
     for s in summaries:
         by_method[s["method"]].append(s)
