@@ -4,8 +4,9 @@ Each ```bash block of README.md runs as one bash script (its backgrounded comman
 a fresh folder laid out like a checkout (its files linked in, without data/ and runs/), in
 README order, so later blocks use what earlier ones built. The only changes to the text: config
 variants become ``smoke`` (``:small``/``:paper`` -> ``:smoke``, ``--variant=small`` ->
-``--variant=smoke``, dataset paths name the smoke collection's), /data/DAVIS becomes a folder of fake DAVIS videos, the multi-host port is a
-free one, and the flags in TINY are appended (later flags win) to shrink the longest jobs.
+``--variant=smoke``, dataset paths name the smoke collection's), /data/DAVIS becomes a folder
+of fake DAVIS videos, the multi-host port is a free one, and the flags in TINY are appended
+(later flags win) to shrink the longest jobs.
 ``bash scripts/test.sh`` is this suite itself and is not run again.
 """
 import os
