@@ -10,6 +10,9 @@ The eval split always uses the DAVIS validation videos, unseen in training.
 """
 import ml_collections
 
+# The smoke variant's sizes; experiments.main --variant=smoke collects the same data.
+SMOKE_SIZES = dict(num_train=4, num_eval=1, num_steps=50, suffix="smoke")
+
 
 def get_config(arg: str = "small") -> ml_collections.ConfigDict:
     variant = arg or "small"
@@ -38,9 +41,8 @@ def get_config(arg: str = "small") -> ml_collections.ConfigDict:
         c.num_train, c.num_eval = 32, 4
         c.env.image_size = 32
     elif variant == "smoke":
-        c.num_train, c.num_eval, c.num_steps = 4, 1, 50
+        c.update(SMOKE_SIZES)
         c.env.image_size = 32
-        c.suffix = "smoke"
     elif variant != "paper":
         raise ValueError(f"unknown collect variant {variant!r}; expected paper, small or smoke")
     return c

@@ -20,6 +20,7 @@ from lam_jax import runtime  # noqa: F401
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+from configs import collect as collect_configs  # noqa: E402
 from data_pipeline import dcs  # noqa: E402
 from lam_jax import data as data_lib  # noqa: E402
 from lam_jax import ladder, main_report, methods, parallel  # noqa: E402
@@ -42,7 +43,7 @@ _WORKERS = flags.DEFINE_integer("workers", 2, "pipelines side by side, one per c
 def main(argv):
     del argv
     if _VARIANT.value == "smoke":  # a quick end-to-end check of the job itself
-        _COLLECT.value.update(num_train=4, num_eval=1, num_steps=50, suffix="smoke")  # collect.py:smoke's data
+        _COLLECT.value.update(collect_configs.SMOKE_SIZES)  # collect.py:smoke's data
     dataset = datasets.dataset_path("", _COLLECT.value)
     lam_set = tuple(_LAM_SET.value) if _LAM_SET.value is not None else (
         MAIN_LAM_BUDGET if _VARIANT.value == "small" else ())
