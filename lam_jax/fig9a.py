@@ -38,17 +38,21 @@ def run_one(method: str, k: int, seed: int, dataset: str, variant: str, out: str
     else:
         cfg = methods.lam_config(method, _config_arg(k, seed, variant, extra), dataset, workdir)
         r = pretrain.run(cfg, progress=progress)
-    return {"eval_action_mse": r["held_out"]["eval_action_mse"], "num_steps": r["num_steps"], "workdir": workdir}
+    chance = r["held_out"]["latent_action_probe"]  # eval-split MSE of the train split's mean action, per dim
+    return {"eval_action_mse": r["held_out"]["eval_action_mse"], "num_steps": r["num_steps"], "workdir": workdir,
+            "chance_action_mse": chance["chance_mse"] * len(chance["mse_per_dim"])}
 
 
 def write_report(out: str, results: dict, budgets, dataset: str, command: str) -> str:
     """fig9a.md and fig9a.png: eval action MSE vs k per method, 95% intervals over seeds."""
     series = {LABELS[m]: [report.summarize([s["eval_action_mse"] for s in results[m][str(k)].values()])
                           for k in budgets] for m in results}
+    chance = report.summarize([s["chance_action_mse"] for m in results for per_k in results[m].values()
+                               for s in per_k.values()])["mean"]  # the same for every run: one eval split
     lines = ["# Fig. 9a at CPU scale: eval-split action MSE, IDM vs LAOM+supervision", "",
              f"Dataset: `{dataset}`. Squared error summed over action dimensions, averaged over every transition "
              "of the eval split (unseen videos); the targets are the dataset's raw expert actions. "
-             "Mean ± 95% t-interval over seeds.", "",
+             f"Mean ± 95% t-interval over seeds. Chance (the train split's mean action): {chance:.2f}.", "",
              "| k | " + " | ".join(series) + " |", "|---|" + "---|" * len(series)]
     for i, k in enumerate(budgets):
         lines.append(f"| {k} | " + " | ".join(report.fmt(series[name][i], 2) for name in series) + " |")
@@ -57,6 +61,7 @@ def write_report(out: str, results: dict, budgets, dataset: str, command: str) -
         for line in report.orderings({name: s[i] for name, s in series.items()}, lower_is_better=True):
             lines.append(f"- k = {k}: {line}")
     report.line_plot(os.path.join(out, "fig9a.png"), list(budgets), series, "labeled trajectories",
-                     "eval action MSE (sum over dims)", title="lower is better")
+                     "eval action MSE (sum over dims)", reference_lines={"chance (train mean action)": chance},
+                     title="lower is better")
     lines += ["", "![fig9a](fig9a.png)", "", "Command:", "", "```", command, "```", ""]
     return report.write(os.path.join(out, "fig9a.md"), lines)

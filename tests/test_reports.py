@@ -1,0 +1,26 @@
+from lam_jax import fig9a, report
+
+
+def _runs(values, chance=200.0):
+    return {str(s): {"eval_action_mse": v, "chance_action_mse": chance} for s, v in enumerate(values)}
+
+
+def test_orderings_are_claimed_only_where_three_seed_intervals_separate():
+    a, b, c = report.summarize([1.0, 1.1, 0.9]), report.summarize([5.0, 5.2, 4.8]), report.summarize([0.5, 9.0, 3])
+    lines = report.orderings({"A": a, "B": b, "C": c}, lower_is_better=True)
+    assert lines[0] == "Separated (non-overlapping 95% intervals): A better than B."
+    assert "A vs C" in lines[1] and "B vs C" in lines[1]
+    two_seeds = report.summarize([1.0, 1.01])  # far apart, but 2 seeds are not enough to claim an ordering
+    assert not report.separated(two_seeds, report.summarize([9.0, 9.01]))
+
+
+def test_fig9a_report_has_the_table_chance_and_plot(tmp_path):
+    results = {"idm": {"2": _runs([130, 136, 137]), "4": _runs([80, 85, 90])},
+               "laom_labels": {"2": _runs([210, 212, 214]), "4": _runs([60, 100, 140])}}
+    path = fig9a.write_report(str(tmp_path), results, [2, 4], "data/x", "python -m experiments.fig9a --seeds=0,1,2")
+    text = open(path).read()
+    assert "Chance (the train split's mean action): 200.00." in text
+    assert "| 2 | 134.33 ± " in text and "| 4 | 85.00 ± 12.42 | 100.00 ± " in text
+    assert "- k = 2: Separated (non-overlapping 95% intervals): IDM (labeled data only) better than" in text
+    assert "- k = 4: Within noise" in text
+    assert (tmp_path / "fig9a.png").stat().st_size > 1000
