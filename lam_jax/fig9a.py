@@ -7,10 +7,9 @@ all trajectories with those k labeled.
 """
 from __future__ import annotations
 
-import json
 import os
 
-from lam_jax import methods, parallel, report
+from lam_jax import methods, parallel, report, run_dir
 from lam_jax.stages import pretrain
 
 LABELS = {"idm": "IDM (labeled data only)", "laom_labels": "LAOM+supervision"}
@@ -20,23 +19,24 @@ def _config_arg(k: int, seed: int, variant: str, extra) -> str:
     return ",".join([variant, f"labeled_trajectories={k}", f"seed={seed}", *extra])
 
 
+def _run(method: str, k: int, seed: int, dataset: str, variant: str, out: str, extra):
+    workdir = os.path.join(out, method, f"k{k}_s{seed}")
+    return workdir, methods.lam_config(method, _config_arg(k, seed, variant, extra), dataset, workdir)
+
+
 def command(method: str, k: int, seed: int, dataset: str, variant: str, out: str, extra=()) -> list[str] | None:
     """The pretraining command of one run, or None when its report exists."""
-    workdir = os.path.join(out, method, f"k{k}_s{seed}")
-    if os.path.exists(os.path.join(workdir, "report.json")):
+    workdir, cfg = _run(method, k, seed, dataset, variant, out, extra)
+    if run_dir.finished_report(workdir, cfg.to_dict()) is not None:
         return None
     module = methods.LAM_CONFIGS[method].replace(".", "/")
     return parallel.pretrain_command(f"{module}.py:{_config_arg(k, seed, variant, extra)}", workdir, dataset)
 
 
 def run_one(method: str, k: int, seed: int, dataset: str, variant: str, out: str, extra=(), progress=True) -> dict:
-    workdir = os.path.join(out, method, f"k{k}_s{seed}")
-    done = os.path.join(workdir, "report.json")
-    if os.path.exists(done):  # finished: reuse (an interrupted sweep resumes)
-        with open(done) as f:
-            r = json.load(f)
-    else:
-        cfg = methods.lam_config(method, _config_arg(k, seed, variant, extra), dataset, workdir)
+    workdir, cfg = _run(method, k, seed, dataset, variant, out, extra)
+    r = run_dir.finished_report(workdir, cfg.to_dict())  # finished: reuse (an interrupted sweep resumes)
+    if r is None:
         r = pretrain.run(cfg, progress=progress)
     chance = r["held_out"]["latent_action_probe"]  # eval-split MSE of the train split's mean action, per dim
     return {"eval_action_mse": r["held_out"]["eval_action_mse"], "num_steps": r["num_steps"], "workdir": workdir,

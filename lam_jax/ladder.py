@@ -7,10 +7,9 @@ the training batch at the last step) and our held-out ridge probe (eval split, u
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
-from lam_jax import methods, parallel, report
+from lam_jax import methods, parallel, report, run_dir
 from lam_jax.stages import pretrain
 
 # The paper's Fig. 6 (median over the four tasks, with distractors), for scale.
@@ -47,10 +46,15 @@ def _config_arg(rung: Rung, seed: int, variant: str, extra) -> list[str]:
     return [variant, *rung.overrides, f"seed={seed}", *extra]
 
 
+def _run(rung: Rung, seed: int, dataset: str, variant: str, out: str, extra):
+    workdir = _workdir(rung, seed, out)
+    return workdir, methods.lam_config(rung.method, ",".join(_config_arg(rung, seed, variant, extra)), dataset, workdir)
+
+
 def rung_command(rung: Rung, seed: int, dataset: str, variant: str, out: str, extra=()) -> list[str] | None:
     """The pretraining command of one rung and seed, or None when its report exists."""
-    workdir = _workdir(rung, seed, out)
-    if os.path.exists(os.path.join(workdir, "report.json")):
+    workdir, cfg = _run(rung, seed, dataset, variant, out, extra)
+    if run_dir.finished_report(workdir, cfg.to_dict()) is not None:
         return None
     module = methods.LAM_CONFIGS[rung.method].replace(".", "/")
     return parallel.pretrain_command(f"{module}.py:{','.join(_config_arg(rung, seed, variant, extra))}", workdir,
@@ -59,14 +63,9 @@ def rung_command(rung: Rung, seed: int, dataset: str, variant: str, out: str, ex
 
 def run_rung(rung: Rung, seed: int, dataset: str, variant: str, out: str, extra=(), progress=True) -> dict:
     """One rung and seed: trained here unless its report exists (an interrupted ladder resumes)."""
-    workdir = _workdir(rung, seed, out)
-    done = os.path.join(workdir, "report.json")
-    if os.path.exists(done):
-        with open(done) as f:
-            r = json.load(f)
-    else:
-        config = ",".join(_config_arg(rung, seed, variant, extra))
-        cfg = methods.lam_config(rung.method, config, dataset, workdir)
+    workdir, cfg = _run(rung, seed, dataset, variant, out, extra)
+    r = run_dir.finished_report(workdir, cfg.to_dict())
+    if r is None:
         r = pretrain.run(cfg, progress=progress)
     probe = r["held_out"]["latent_action_probe"]
     return {"online_probe_mse": r["paper_metric"]["online_latent_action_probe_mse"],

@@ -36,6 +36,22 @@ def write_json(path: str, obj) -> None:
     os.replace(tmp, path)
 
 
+def _check_changes(workdir: str, path: str, config: dict, safe, doing: str) -> dict:
+    """{key: [old, new]} for every difference; raises ConfigMismatchError if one is not in ``safe``."""
+    with open(path) as f:
+        old = flatten(json.load(f))
+    new = flatten(config)
+    changed = {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
+    unsafe = {k: v for k, v in changed.items() if not _is_safe(k, safe)}
+    if unsafe:
+        lines = "\n".join(f"  {k}: {a!r} (run) != {b!r} (now)" for k, (a, b) in unsafe.items())
+        raise ConfigMismatchError(
+            f"{workdir} holds a run started with other settings:\n{lines}\n"
+            f"{doing} may change only {', '.join(s.rstrip('.') for s in safe)}. "
+            "Use another workdir (or --out), or delete this one to start over.")
+    return changed
+
+
 def claim(workdir: str, config: dict, safe=SAFE_KEYS, name: str = "config.json") -> dict:
     """Writes the run's config, or checks it against the one the run started with.
 
@@ -48,19 +64,28 @@ def claim(workdir: str, config: dict, safe=SAFE_KEYS, name: str = "config.json")
     if not os.path.exists(path):
         write_json(path, config)
         return {}
-    with open(path) as f:
-        old = flatten(json.load(f))
-    new = flatten(config)
-    changed = {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
-    unsafe = {k: v for k, v in changed.items() if not _is_safe(k, safe)}
-    if unsafe:
-        lines = "\n".join(f"  {k}: {a!r} (run) != {b!r} (now)" for k, (a, b) in unsafe.items())
-        raise ConfigMismatchError(
-            f"{workdir} holds a run started with other settings:\n{lines}\n"
-            f"Resuming may change only {', '.join(s.rstrip('.') for s in safe)}. "
-            "Use another workdir, or delete this one to start over.")
+    changed = _check_changes(workdir, path, config, safe, "Resuming")
     if changed:
         with open(os.path.join(workdir, "resumes.jsonl"), "a") as f:
             f.write(json.dumps({"time": time.strftime("%Y-%m-%d %H:%M:%S"), "changed": changed}) + "\n")
         write_json(path, config)
     return changed
+
+
+# A finished run may be reused under another layout or logging, but not for another length of training.
+FINISHED_SAFE_KEYS = tuple(k for k in SAFE_KEYS if k not in ("num_steps", "num_epochs", "stop_at"))
+
+
+def finished_report(workdir: str, config: dict, report: str = "report.json") -> dict | None:
+    """The report of a finished run made with ``config``, or None when the run has not finished.
+
+    Sweeps reuse finished runs; one made with other settings (e.g. another --lam_set) raises
+    ConfigMismatchError instead of silently standing in for the requested run.
+    """
+    path = os.path.join(workdir, report)
+    if not os.path.exists(path):
+        return None
+    config = json.loads(json.dumps(config))
+    _check_changes(workdir, os.path.join(workdir, "config.json"), config, FINISHED_SAFE_KEYS, "Reusing a finished run")
+    with open(path) as f:
+        return json.load(f)

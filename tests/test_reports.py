@@ -1,4 +1,8 @@
-from lam_jax import fig9a, report
+import json
+
+import pytest
+
+from lam_jax import fig9a, report, run_dir
 
 
 def _runs(values, chance=200.0):
@@ -24,3 +28,15 @@ def test_fig9a_report_has_the_table_chance_and_plot(tmp_path):
     assert "- k = 2: Separated (non-overlapping 95% intervals): IDM (labeled data only) better than" in text
     assert "- k = 4: Within noise" in text
     assert (tmp_path / "fig9a.png").stat().st_size > 1000
+
+
+def test_a_finished_run_is_reused_only_for_the_same_settings(tmp_path):
+    config = {"num_steps": 1000, "workdir": str(tmp_path), "model": {"latent_dim": 128}, "num_devices": 1}
+    assert run_dir.finished_report(str(tmp_path), config) is None  # nothing there yet
+    run_dir.claim(str(tmp_path), config)
+    assert run_dir.finished_report(str(tmp_path), config) is None  # started, not finished
+    (tmp_path / "report.json").write_text(json.dumps({"probe": 1.5}))
+    assert run_dir.finished_report(str(tmp_path), {**config, "num_devices": 4}) == {"probe": 1.5}
+    for changed in ({"num_steps": 500}, {"model": {"latent_dim": 1024}}):
+        with pytest.raises(run_dir.ConfigMismatchError, match=list(changed)[0]):
+            run_dir.finished_report(str(tmp_path), {**config, **changed})

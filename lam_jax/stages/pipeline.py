@@ -36,9 +36,25 @@ class PipelineSpec:
         return os.path.join(self.out, task, self.method, f"k{self.labeled}_s{self.seed}")
 
 
+def _lam_config(spec: PipelineSpec):
+    if spec.method == "bc":
+        return None
+    return methods.lam_config(spec.method, spec.variant, spec.dataset, os.path.join(spec.run_dir, "lam"),
+                              [f"seed={spec.seed}", f"labeled_trajectories={spec.labeled}", *spec.lam_overrides])
+
+
+def _finished(spec: PipelineSpec, lam_cfg) -> bool:
+    """True when the pipeline's summary exists; it stands in only for the same LAM settings."""
+    if not os.path.exists(os.path.join(spec.run_dir, "summary.json")):
+        return False
+    if lam_cfg is not None:
+        run_dir.finished_report(os.path.join(spec.run_dir, "lam"), lam_cfg.to_dict())
+    return True
+
+
 def command(spec: PipelineSpec) -> list[str] | None:
-    """The pipeline entry point's command for ``spec``, or None when its summary exists."""
-    if os.path.exists(os.path.join(spec.run_dir, "summary.json")):
+    """The pipeline entry point's command for ``spec``, or None when it has finished."""
+    if _finished(spec, _lam_config(spec)):
         return None
     args = ["-m", "experiments.pipeline", f"--method={spec.method}", f"--dataset={spec.dataset}",
             f"--labeled={spec.labeled}", f"--seed={spec.seed}", f"--variant={spec.variant}", f"--out={spec.out}"]
@@ -59,7 +75,8 @@ def run(spec: PipelineSpec, progress: bool = True) -> dict:
     methods.check(spec.method)
     out = spec.run_dir
     summary_path = os.path.join(out, "summary.json")
-    if os.path.exists(summary_path):
+    lam_dir, cfg = os.path.join(out, "lam"), _lam_config(spec)
+    if _finished(spec, cfg):
         with open(summary_path) as f:
             return json.load(f)
     dcfg = downstream_config(spec)
@@ -72,9 +89,6 @@ def run(spec: PipelineSpec, progress: bool = True) -> dict:
     if spec.method == "bc":
         downstream.train_bc_scratch(dcfg, labeled, actor_dir)
     else:
-        lam_dir = os.path.join(out, "lam")
-        cfg = methods.lam_config(spec.method, spec.variant, spec.dataset, lam_dir,
-                                 [f"seed={spec.seed}", f"labeled_trajectories={spec.labeled}", *spec.lam_overrides])
         report = pretrain.run(cfg, progress=progress)
         summary["lam"] = {k: report.get(k) for k in ("paper_metric", "held_out", "params", "num_steps")}
         downstream.train_bc(dcfg, lam_dir, train, actor_dir)
