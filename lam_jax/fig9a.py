@@ -47,12 +47,13 @@ def write_report(out: str, results: dict, budgets, dataset: str, command: str) -
     """fig9a.md and fig9a.png: eval action MSE vs k per method, 95% intervals over seeds."""
     series = {LABELS[m]: [report.summarize([s["eval_action_mse"] for s in results[m][str(k)].values()])
                           for k in budgets] for m in results}
-    chance = report.summarize([s["chance_action_mse"] for m in results for per_k in results[m].values()
-                               for s in per_k.values()])["mean"]  # the same for every run: one eval split
+    runs = [r for m in results for per_k in results[m].values() for r in per_k.values()]
+    chance = report.summarize([r["chance_action_mse"] for r in runs])["mean"]  # the same for all: one eval split
     lines = ["# Fig. 9a at CPU scale: eval-split action MSE, IDM vs LAOM+supervision", "",
              f"Dataset: `{dataset}`. Squared error summed over action dimensions, averaged over every transition "
              "of the eval split (unseen videos); the targets are the dataset's raw expert actions. "
-             f"Mean ± 95% t-interval over seeds. Chance (the train split's mean action): {chance:.2f}.", "",
+             f"Mean ± 95% t-interval over seeds. Chance (the train split's mean action): {chance:.2f}. "
+             f"LAM updates per run: {', '.join(sorted({str(r['num_steps']) for r in runs}))}.", "",
              "| k | " + " | ".join(series) + " |", "|---|" + "---|" * len(series)]
     for i, k in enumerate(budgets):
         lines.append(f"| {k} | " + " | ".join(report.fmt(series[name][i], 2) for name in series) + " |")

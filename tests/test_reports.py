@@ -6,7 +6,7 @@ from lam_jax import fig9a, report, run_dir
 
 
 def _runs(values, chance=200.0):
-    return {str(s): {"eval_action_mse": v, "chance_action_mse": chance} for s, v in enumerate(values)}
+    return {str(s): {"eval_action_mse": v, "chance_action_mse": chance, "num_steps": 1000} for s, v in enumerate(values)}
 
 
 def test_orderings_are_claimed_only_where_three_seed_intervals_separate():
@@ -23,7 +23,7 @@ def test_fig9a_report_has_the_table_chance_and_plot(tmp_path):
                "laom_labels": {"2": _runs([210, 212, 214]), "4": _runs([60, 100, 140])}}
     path = fig9a.write_report(str(tmp_path), results, [2, 4], "data/x", "python -m experiments.fig9a --seeds=0,1,2")
     text = open(path).read()
-    assert "Chance (the train split's mean action): 200.00." in text
+    assert "Chance (the train split's mean action): 200.00. LAM updates per run: 1000." in text
     assert "| 2 | 134.33 ± " in text and "| 4 | 85.00 ± 12.42 | 100.00 ± " in text
     assert "- k = 2: Separated (non-overlapping 95% intervals): IDM (labeled data only) better than" in text
     assert "- k = 4: Within noise" in text
