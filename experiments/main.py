@@ -31,8 +31,8 @@ _LABELED = flags.DEFINE_integer("labeled", 4, "labeled trajectories k")
 _VARIANT = flags.DEFINE_string("variant", "small", "config variant of every stage (smoke: a quick check)")
 _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
 _OUT = flags.DEFINE_string("out", "runs/main", "output folder")
-# The LAM budget at `small` that fits the whole job in ~45 min on 2 cores: half the ladder's 3000
-# steps, with the same 30% warm-up. --lam_set=num_steps=3000 --lam_set=warmup_steps=900 gives the ladder's.
+# The LAM budget at `small`: half the ladder's 3000 steps, with the same 30% warm-up (the whole job
+# measured 53 min on 2 idle cores, README). --lam_set=num_steps=3000 --lam_set=warmup_steps=900 gives the ladder's.
 MAIN_LAM_BUDGET = ("num_steps=1500", "warmup_steps=450")
 _LAM_SET = flags.DEFINE_multi_string("lam_set", None, "LAM config override key=value, every method "
                                      f"(default at small: {' '.join(MAIN_LAM_BUDGET)})")
