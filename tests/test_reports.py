@@ -6,7 +6,8 @@ from lam_jax import fig9a, report, run_dir
 
 
 def _runs(values, chance=200.0):
-    return {str(s): {"eval_action_mse": v, "chance_action_mse": chance, "num_steps": 1000} for s, v in enumerate(values)}
+    return {str(s): {"eval_action_mse": v, "chance_action_mse": chance, "num_steps": 1000}
+            for s, v in enumerate(values)}
 
 
 def test_orderings_are_claimed_only_where_three_seed_intervals_separate():
