@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from lam_jax import methods, parallel, report, run_dir
+from lam_jax import methods, parallel, report
 from lam_jax.stages import pretrain
 
 LABELS = {"idm": "IDM (labeled data only)", "laom_labels": "LAOM+supervision"}
@@ -19,28 +19,26 @@ def _config_arg(k: int, seed: int, variant: str, extra) -> str:
     return ",".join([variant, f"labeled_trajectories={k}", f"seed={seed}", *extra])
 
 
-def _run(method: str, k: int, seed: int, dataset: str, variant: str, out: str, extra):
+def _config(method: str, k: int, seed: int, dataset: str, variant: str, out: str, extra):
     workdir = os.path.join(out, method, f"k{k}_s{seed}")
-    return workdir, methods.lam_config(method, _config_arg(k, seed, variant, extra), dataset, workdir)
+    return methods.lam_config(method, _config_arg(k, seed, variant, extra), dataset, workdir)
 
 
 def command(method: str, k: int, seed: int, dataset: str, variant: str, out: str, extra=()) -> list[str] | None:
-    """The pretraining command of one run, or None when its report exists."""
-    workdir, cfg = _run(method, k, seed, dataset, variant, out, extra)
-    if run_dir.finished_report(workdir, cfg.to_dict()) is not None:
+    """The pretraining command of one run, or None when it has finished."""
+    cfg = _config(method, k, seed, dataset, variant, out, extra)
+    if pretrain.finished(cfg) is not None:
         return None
     module = methods.LAM_CONFIGS[method].replace(".", "/")
-    return parallel.pretrain_command(f"{module}.py:{_config_arg(k, seed, variant, extra)}", workdir, dataset)
+    return parallel.pretrain_command(f"{module}.py:{_config_arg(k, seed, variant, extra)}", cfg.workdir, dataset)
 
 
 def run_one(method: str, k: int, seed: int, dataset: str, variant: str, out: str, extra=(), progress=True) -> dict:
-    workdir, cfg = _run(method, k, seed, dataset, variant, out, extra)
-    r = run_dir.finished_report(workdir, cfg.to_dict())  # finished: reuse (an interrupted sweep resumes)
-    if r is None:
-        r = pretrain.run(cfg, progress=progress)
+    cfg = _config(method, k, seed, dataset, variant, out, extra)
+    r = pretrain.reuse_or_run(cfg, progress=progress)
     chance = r["held_out"]["latent_action_probe"]  # eval-split MSE of the train split's mean action, per dim
-    return {"eval_action_mse": r["held_out"]["eval_action_mse"], "num_steps": r["num_steps"], "workdir": workdir,
-            "chance_action_mse": chance["chance_mse"] * len(chance["mse_per_dim"])}
+    return {"eval_action_mse": r["held_out"]["eval_action_mse"], "num_steps": r["num_steps"],
+            "workdir": cfg.workdir, "chance_action_mse": chance["chance_mse"] * len(chance["mse_per_dim"])}
 
 
 def write_report(out: str, results: dict, budgets, dataset: str, command: str) -> str:

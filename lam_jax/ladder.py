@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from lam_jax import methods, parallel, report, run_dir
+from lam_jax import methods, parallel, report
 from lam_jax.stages import pretrain
 
 # The paper's Fig. 6 (median over the four tasks, with distractors), for scale.
@@ -46,33 +46,31 @@ def _config_arg(rung: Rung, seed: int, variant: str, extra) -> list[str]:
     return [variant, *rung.overrides, f"seed={seed}", *extra]
 
 
-def _run(rung: Rung, seed: int, dataset: str, variant: str, out: str, extra):
-    workdir = _workdir(rung, seed, out)
-    return workdir, methods.lam_config(rung.method, ",".join(_config_arg(rung, seed, variant, extra)), dataset, workdir)
+def _config(rung: Rung, seed: int, dataset: str, variant: str, out: str, extra):
+    return methods.lam_config(rung.method, ",".join(_config_arg(rung, seed, variant, extra)), dataset,
+                              _workdir(rung, seed, out))
 
 
 def rung_command(rung: Rung, seed: int, dataset: str, variant: str, out: str, extra=()) -> list[str] | None:
-    """The pretraining command of one rung and seed, or None when its report exists."""
-    workdir, cfg = _run(rung, seed, dataset, variant, out, extra)
-    if run_dir.finished_report(workdir, cfg.to_dict()) is not None:
+    """The pretraining command of one rung and seed, or None when it has finished."""
+    cfg = _config(rung, seed, dataset, variant, out, extra)
+    if pretrain.finished(cfg) is not None:
         return None
     module = methods.LAM_CONFIGS[rung.method].replace(".", "/")
-    return parallel.pretrain_command(f"{module}.py:{','.join(_config_arg(rung, seed, variant, extra))}", workdir,
+    return parallel.pretrain_command(f"{module}.py:{','.join(_config_arg(rung, seed, variant, extra))}", cfg.workdir,
                                      dataset)
 
 
 def run_rung(rung: Rung, seed: int, dataset: str, variant: str, out: str, extra=(), progress=True) -> dict:
     """One rung and seed: trained here unless its report exists (an interrupted ladder resumes)."""
-    workdir, cfg = _run(rung, seed, dataset, variant, out, extra)
-    r = run_dir.finished_report(workdir, cfg.to_dict())
-    if r is None:
-        r = pretrain.run(cfg, progress=progress)
+    cfg = _config(rung, seed, dataset, variant, out, extra)
+    r = pretrain.reuse_or_run(cfg, progress=progress)
     probe = r["held_out"]["latent_action_probe"]
     return {"online_probe_mse": r["paper_metric"]["online_latent_action_probe_mse"],
             "online_probe_mse_tail_mean": r["paper_metric"]["online_latent_action_probe_mse_tail_mean"],
             "ridge_probe_mse": probe["mse"], "ridge_chance_mse": probe["chance_mse"],
             "eval_action_mse": r["held_out"].get("eval_action_mse"), "params": r["params"],
-            "num_steps": r["num_steps"], "workdir": workdir}
+            "num_steps": r["num_steps"], "workdir": cfg.workdir}
 
 
 def write_report(out: str, results: dict, ladder: list[Rung], dataset: str, command: str, notes=()) -> str:

@@ -62,7 +62,7 @@ def write(out: str, summaries: list[dict], random_returns, env_cfg, dataset: str
     if env_cfg.task == "cheetah-run" and k == 4:
         paper = ", ".join(f"{LABELS[m]} ≈ {v:.2f}" for m, v in PAPER_CHEETAH_K4.items())
         lines += [f"For scale, the paper at k = 4 on cheetah-run (5000 trajectories, 10 epochs, 64 px): {paper}.", ""]
-    lines += [ "![returns](returns.png)", "", "![probes](probes.png)", "", "Command:", "", "```",
+    lines += ["![returns](returns.png)", "", "![probes](probes.png)", "", "Command:", "", "```",
               command, "```", ""]
     labels = [LABELS.get(m, m) for m in stats]
     report.bar_plot(os.path.join(out, "returns.png"), labels, [st["ret"] for st in stats.values()],

@@ -40,7 +40,7 @@ def _check_changes(workdir: str, path: str, config: dict, safe, doing: str) -> d
     """{key: [old, new]} for every difference; raises ConfigMismatchError if one is not in ``safe``."""
     with open(path) as f:
         old = flatten(json.load(f))
-    new = flatten(config)
+    new = flatten(json.loads(json.dumps(config)))  # tuples -> lists, as stored
     changed = {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
     unsafe = {k: v for k, v in changed.items() if not _is_safe(k, safe)}
     if unsafe:
@@ -85,7 +85,6 @@ def finished_report(workdir: str, config: dict, report: str = "report.json") -> 
     path = os.path.join(workdir, report)
     if not os.path.exists(path):
         return None
-    config = json.loads(json.dumps(config))
     _check_changes(workdir, os.path.join(workdir, "config.json"), config, FINISHED_SAFE_KEYS, "Reusing a finished run")
     with open(path) as f:
         return json.load(f)

@@ -48,7 +48,7 @@ def _finished(spec: PipelineSpec, lam_cfg) -> bool:
     if not os.path.exists(os.path.join(spec.run_dir, "summary.json")):
         return False
     if lam_cfg is not None:
-        run_dir.finished_report(os.path.join(spec.run_dir, "lam"), lam_cfg.to_dict())
+        pretrain.finished(lam_cfg)
     return True
 
 
