@@ -11,6 +11,7 @@ environment. A random policy's return is measured in the same setting for scale.
 {out}/results.md with returns.png and probes.png, and prints the table. Everything is reused when
 run again (datasets, checkpoints, finished runs), and a second run reproduces the numbers.
 """
+import concurrent.futures
 import json
 import os
 import sys
@@ -23,20 +24,28 @@ from ml_collections import config_flags  # noqa: E402
 from configs import collect as collect_configs  # noqa: E402
 from data_pipeline import dcs  # noqa: E402
 from lam_jax import data as data_lib  # noqa: E402
-from lam_jax import ladder, main_report, methods, parallel  # noqa: E402
+from lam_jax import ladder, main_report, methods, parallel, run_dir  # noqa: E402
 from lam_jax.stages import baselines, datasets, pipeline  # noqa: E402
+from lam_jax.stages.downstream import steps as downstream_steps  # noqa: E402
 
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
 _LABELED = flags.DEFINE_integer("labeled", 4, "labeled trajectories k")
 _VARIANT = flags.DEFINE_string("variant", "small", "config variant of every stage (smoke: a quick check)")
 _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
 _OUT = flags.DEFINE_string("out", "runs/main", "output folder")
-# The LAM budget at `small`: half the ladder's 3000 steps, with the same 30% warm-up (the whole job
-# measured 53 min on 2 idle cores, README). --lam_set=num_steps=3000 --lam_set=warmup_steps=900 gives the ladder's.
-MAIN_LAM_BUDGET = ("num_steps=1500", "warmup_steps=450")
+# The budgets at `small`, so that the whole job fits in 45 minutes on 2 cores (README): 1200 LAM
+# updates (40% of the ladder's 3000, the same 30% warm-up) and 1000 BC updates (2 epochs over the
+# 32k training transitions; `small` runs 3000, and BC's loss is near its plateau by then).
+# --lam_set / --downstream_set replace them, e.g. --lam_set=num_steps=3000 --lam_set=warmup_steps=900.
+MAIN_LAM_BUDGET = ("num_steps=1200", "warmup_steps=360")
+MAIN_DOWNSTREAM_BUDGET = ("bc.num_steps=1000",)
 _LAM_SET = flags.DEFINE_multi_string("lam_set", None, "LAM config override key=value, every method "
                                      f"(default at small: {' '.join(MAIN_LAM_BUDGET)})")
-_DOWN_SET = flags.DEFINE_multi_string("downstream_set", [], "downstream config override key=value")
+_DOWN_SET = flags.DEFINE_multi_string("downstream_set", None, "downstream config override key=value "
+                                      f"(default at small: {' '.join(MAIN_DOWNSTREAM_BUDGET)})")
+# Costliest first, so that the cheapest pipelines fill the end of the job (LAPO's pixel decoder
+# makes it the slowest; measured per pipeline on 2 busy cores: LAPO 12, LAOM+sup 12, LAOM 11 min).
+_COST_ORDER = ("lapo", "laom_labels", "laom")
 _WORKERS = flags.DEFINE_integer("workers", 2, "pipelines side by side, one per core (numbers reproduce per setting)")
 
 
@@ -45,36 +54,52 @@ def main(argv):
     if _VARIANT.value == "smoke":  # a quick end-to-end check of the job itself
         _COLLECT.value.update(collect_configs.SMOKE_SIZES)  # collect.py:smoke's data
     dataset = datasets.dataset_path("", _COLLECT.value)
-    lam_set = tuple(_LAM_SET.value) if _LAM_SET.value is not None else (
-        MAIN_LAM_BUDGET if _VARIANT.value == "small" else ())
+    lam_set = _budget(_LAM_SET.value, MAIN_LAM_BUDGET)
+    down_set = _budget(_DOWN_SET.value, MAIN_DOWNSTREAM_BUDGET)
     large = methods.lam_config("laom", _VARIANT.value).model.latent_dim
     ends = {r.name: r for r in ladder.rungs(large)}
     lineup = [("lapo", ends["lapo"]), ("laom", ends["augment"]), ("laom_labels", ends["supervision"])]
     specs = [pipeline.PipelineSpec(method, dataset, _LABELED.value, seed, _VARIANT.value, _OUT.value,
-                                   (*rung.overrides, *lam_set), tuple(_DOWN_SET.value))
+                                   (*rung.overrides, *lam_set), down_set)
              for method, rung in lineup for seed in (int(s) for s in _SEEDS.value)]
-    if _WORKERS.value > 1:
-        commands = [c for spec in specs if (c := pipeline.command(spec))]
-        parallel.run_commands(commands, min(_WORKERS.value, len(os.sched_getaffinity(0))),
-                              os.path.join(_OUT.value, "logs"))
-    summaries = [pipeline.run(spec) for spec in specs]
     dcfg = pipeline.downstream_config(pipeline.PipelineSpec("laom", dataset, _LABELED.value, 0, _VARIANT.value,
-                                                            downstream_overrides=tuple(_DOWN_SET.value)))
+                                                            downstream_overrides=down_set))
     train = data_lib.DatasetEpisodes(dataset, "train")
     env_cfg = dcs.EnvConfig(**{**train.dataset.metadata["settings"]["env"], "split": dcfg.eval.split})
     random_path = os.path.join(_OUT.value, "random_policy.json")
-    if not os.path.exists(random_path):
-        seeds = [dcfg.eval.seed + i for i in range(dcfg.eval.episodes)]
-        returns = baselines.random_policy_returns(env_cfg, train.action_dim, seeds, dcfg.eval.workers,
-                                                  dcfg.eval.max_steps or None)
-        with open(random_path, "w") as f:
-            json.dump({"returns": returns, "seeds": seeds}, f)
-    with open(random_path) as f:
-        random_returns = json.load(f)["returns"]
+    # The random policy's episodes run beside the pipelines rather than alone after them.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        random_done = pool.submit(_random_policy, random_path, env_cfg, train.action_dim, dcfg)
+        if _WORKERS.value > 1:
+            ordered = sorted(specs, key=lambda spec: _COST_ORDER.index(spec.method))
+            commands = [c for spec in ordered if (c := pipeline.command(spec))]
+            parallel.run_commands(commands, min(_WORKERS.value, len(os.sched_getaffinity(0))),
+                                  os.path.join(_OUT.value, "logs"))
+        summaries = [pipeline.run(spec) for spec in specs]
+        random_returns = random_done.result()
     command = " ".join(["python -m experiments.main", *sys.argv[1:]])
-    path, table = main_report.write(_OUT.value, summaries, random_returns, env_cfg, dataset, command)
+    path, table = main_report.write(_OUT.value, summaries, random_returns, env_cfg, dataset, command,
+                                     downstream_steps(dcfg.bc, train))
     print(table)
     print(f"report: {path}")
+
+
+def _budget(flag_value, default: tuple) -> tuple:
+    """The flag's overrides when given, else the main job's budget at `small` (none at other variants)."""
+    if flag_value is not None:
+        return tuple(flag_value)
+    return default if _VARIANT.value == "small" else ()
+
+
+def _random_policy(path: str, env_cfg, action_dim: int, dcfg) -> list[float]:
+    """A uniformly random policy's returns in the evaluation setting, measured once and kept in ``path``."""
+    if not os.path.exists(path):
+        seeds = [dcfg.eval.seed + i for i in range(dcfg.eval.episodes)]
+        returns = baselines.random_policy_returns(env_cfg, action_dim, seeds, dcfg.eval.workers,
+                                                  dcfg.eval.max_steps or None, progress=False)
+        run_dir.write_json(path, {"returns": returns, "seeds": seeds})
+    with open(path) as f:
+        return json.load(f)["returns"]
 
 
 if __name__ == "__main__":

@@ -20,9 +20,10 @@ def _get(s, *keys):
     return s
 
 
-def write(out: str, summaries: list[dict], random_returns, env_cfg, dataset: str, command: str) -> tuple[str, str]:
+def write(out: str, summaries: list[dict], random_returns, env_cfg, dataset: str, command: str,
+          bc_steps: int | None = None) -> tuple[str, str]:
     """results.md, summaries.json (every run), returns.png, probes.png in ``out``; returns (path, the
-    markdown table)."""
+    markdown table). ``bc_steps``: the BC budget, named in the report."""
     norm = downstream.normalizers(env_cfg)
     run_dir.write_json(os.path.join(out, "summaries.json"), {"command": command, "runs": summaries,
                                                              "random_policy_returns": list(random_returns)})
@@ -39,6 +40,9 @@ def write(out: str, summaries: list[dict], random_returns, env_cfg, dataset: str
     expert_norm = norm["expert"] / norm["paper"]
     k = summaries[0]["labeled"]
     eps = sorted({len(s["eval"]["returns"]) for s in summaries})
+    lam_steps = sorted({s["lam"]["num_steps"] for s in summaries if s.get("lam", {}).get("num_steps")})
+    budget = "".join([f"; {'/'.join(map(str, lam_steps))} LAM updates per run" if lam_steps else "",
+                      f", {bc_steps} BC updates" if bc_steps else ""])
     header = ["| method | seeds | online probe (paper metric) | held-out ridge probe | eval action MSE | "
               "return / paper normaliser | return / expert |", "|---|---|---|---|---|---|---|"]
     rows = [f"| {LABELS.get(m, m)} | {st['ret']['n']} | {report.fmt(st['online'], 2)} | {report.fmt(st['ridge'], 2)} | "
@@ -48,7 +52,7 @@ def write(out: str, summaries: list[dict], random_returns, env_cfg, dataset: str
     table = "\n".join(header + rows)
     named = lambda c: {LABELS.get(m, m): st[c] for m, st in stats.items()}  # noqa: E731
     lines = ["# Main job: LAPO, LAOM and LAOM+supervision over seeds", "",
-             f"Dataset: `{dataset}`; k = {k} labeled trajectories; {eps[0]} evaluation episodes per run "
+             f"Dataset: `{dataset}`; k = {k} labeled trajectories{budget}; {eps[0]} evaluation episodes per run "
              f"({env_cfg.split} videos, seeds from {summaries[0]['eval']['seeds'][0]}). Returns normalised by the "
              "paper's "
              f"normaliser ({norm['paper']:.0f}: BC on the full labeled data) and by the expert's return "
