@@ -14,7 +14,7 @@ from lam_jax import runtime  # noqa: F401
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from lam_jax import fig9a, parallel  # noqa: E402
+from lam_jax import fig9a, methods, parallel  # noqa: E402
 from lam_jax.stages import datasets  # noqa: E402
 
 _LABELED = flags.DEFINE_list("labeled", "2,4,8,16", "label budgets k")
@@ -36,8 +36,7 @@ def main(argv):
     dataset = datasets.dataset_path(_DATASET.value, _COLLECT.value)
     budgets = [int(k) for k in _LABELED.value]
     seeds = [int(s) for s in _SEEDS.value]
-    lam_set = tuple(_SET.value) if _SET.value is not None else (
-        FIG9A_LAM_BUDGET if _VARIANT.value == "small" else ())
+    lam_set = methods.budget(_SET.value, _VARIANT.value, FIG9A_LAM_BUDGET)
     if _WORKERS.value > 1:
         commands = [c for m in fig9a.LABELS for k in budgets for s in seeds
                     if (c := fig9a.command(m, k, s, dataset, _VARIANT.value, _OUT.value, lam_set))]

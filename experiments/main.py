@@ -54,8 +54,8 @@ def main(argv):
     if _VARIANT.value == "smoke":  # a quick end-to-end check of the job itself
         _COLLECT.value.update(collect_configs.SMOKE_SIZES)  # collect.py:smoke's data
     dataset = datasets.dataset_path("", _COLLECT.value)
-    lam_set = _budget(_LAM_SET.value, MAIN_LAM_BUDGET)
-    down_set = _budget(_DOWN_SET.value, MAIN_DOWNSTREAM_BUDGET)
+    lam_set = methods.budget(_LAM_SET.value, _VARIANT.value, MAIN_LAM_BUDGET)
+    down_set = methods.budget(_DOWN_SET.value, _VARIANT.value, MAIN_DOWNSTREAM_BUDGET)
     large = methods.lam_config("laom", _VARIANT.value).model.latent_dim
     ends = {r.name: r for r in ladder.rungs(large)}
     lineup = [("lapo", ends["lapo"]), ("laom", ends["augment"]), ("laom_labels", ends["supervision"])]
@@ -82,13 +82,6 @@ def main(argv):
                                      downstream_steps(dcfg.bc, train))
     print(table)
     print(f"report: {path}")
-
-
-def _budget(flag_value, default: tuple) -> tuple:
-    """The flag's overrides when given, else the main job's budget at `small` (none at other variants)."""
-    if flag_value is not None:
-        return tuple(flag_value)
-    return default if _VARIANT.value == "small" else ()
 
 
 def _random_policy(path: str, env_cfg, action_dim: int, dcfg) -> list[float]:

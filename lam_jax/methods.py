@@ -26,3 +26,11 @@ def lam_config(method: str, variant: str, dataset: str = "", workdir: str = "", 
 def uses_decoder(method: str) -> bool:
     """LAMs act through a latent -> action decoder; the IDM's 'latent' already is an action."""
     return method in ("lapo", "laom", "laom_labels")
+
+
+def budget(given, variant: str, default_at_small: tuple) -> tuple:
+    """An experiment's config overrides: the ones ``given`` on its command line (None: not given),
+    else its own budget at ``small`` (none at other variants)."""
+    if given is not None:
+        return tuple(given)
+    return tuple(default_at_small) if variant == "small" else ()

@@ -41,3 +41,28 @@ def test_a_finished_run_is_reused_only_for_the_same_settings(tmp_path):
     for changed in ({"num_steps": 500}, {"model": {"latent_dim": 1024}}):
         with pytest.raises(run_dir.ConfigMismatchError, match=list(changed)[0]):
             run_dir.finished_report(str(tmp_path), {**config, **changed})
+
+
+def _summary(method, seed, online, ret):
+    return {"method": method, "labeled": 4, "seed": seed,
+            "lam": {"num_steps": 1200, "paper_metric": {"online_latent_action_probe_mse": online},
+                    "held_out": {"latent_action_probe": {"mse": online - 1}}},
+            "eval": {"returns": [ret * 823.0] * 10, "seeds": list(range(10)), "normalized_return": ret,
+                     "expert_normalized_return": ret * 823 / 840}}
+
+
+def test_main_report_names_budgets_and_claims_only_separated_orderings(tmp_path):
+    from types import SimpleNamespace
+
+    from lam_jax import main_report
+    summaries = [_summary("lapo", s, 30.0 + s, 0.01 * s) for s in range(3)]
+    summaries += [_summary("laom", s, 10.0 + s, 0.01 * s + 0.001) for s in range(3)]
+    env_cfg = SimpleNamespace(task="cheetah-run", preset="scale_easy_video_hard", split="train")
+    path, table = main_report.write(str(tmp_path), summaries, [3.3] * 10, env_cfg, "data/x",
+                                    "python -m experiments.main", bc_steps=1000)
+    text = open(path).read()
+    assert "k = 4 labeled trajectories; 1200 LAM updates per run, 1000 BC updates; 10 evaluation episodes" in text
+    assert "| LAPO | 3 | 31.00 ± 2.48 |" in table and "| random policy | - | - | - | - | 0.004 |" in table
+    assert "Separated (non-overlapping 95% intervals): LAOM better than LAPO." in text  # online probe
+    assert "- Within noise (intervals overlap, or fewer than 3 seeds): LAPO vs LAOM." in text  # returns
+    assert (tmp_path / "returns.png").stat().st_size > 1000 and (tmp_path / "probes.png").stat().st_size > 1000
