@@ -36,6 +36,8 @@ def write(out: str, summaries: list[dict], random_returns, env_cfg, dataset: str
             "ret": ("eval", "normalized_return"), "ret_expert": ("eval", "expert_normalized_return")}
     stats = {m: {c: report.summarize([_get(s, *path) for s in runs]) for c, path in cols.items()}
              for m, runs in by_method.items()}
+    chances = [c for s in summaries if (c := _get(s, "lam", "held_out", "latent_action_probe", "chance_mse"))]
+    chance = float(np.mean(chances)) if chances else None  # one eval split: the same for every run
     random_norm = float(np.mean(random_returns)) / norm["paper"]
     expert_norm = norm["expert"] / norm["paper"]
     k = summaries[0]["labeled"]
@@ -56,7 +58,9 @@ def write(out: str, summaries: list[dict], random_returns, env_cfg, dataset: str
              f"({env_cfg.split} videos, seeds from {summaries[0]['eval']['seeds'][0]}). Returns normalised by the "
              "paper's "
              f"normaliser ({norm['paper']:.0f}: BC on the full labeled data) and by the expert's return "
-             f"({norm['expert']:.0f}). Intervals: mean ± 95% t-interval over seeds.", "", table, "",
+             f"({norm['expert']:.0f}). Intervals: mean ± 95% t-interval over seeds."
+             + (f" Probe chance (the training mean action, on the eval split): {chance:.2f}." if chance else ""),
+             "", table, "",
              "## What the intervals support", ""]
     for title, c, lower in (("Online probe (paper metric)", "online", True), ("Held-out ridge probe", "ridge", True),
                             ("Normalised return", "ret", False)):
@@ -73,5 +77,6 @@ def write(out: str, summaries: list[dict], random_returns, env_cfg, dataset: str
                     "normalised return (paper's normaliser)", {"expert": expert_norm, "random policy": random_norm},
                     title=f"{env_cfg.task}, k = {k}, {eps[0]} episodes per seed")
     report.bar_plot(os.path.join(out, "probes.png"), labels, [st["online"] for st in stats.values()],
-                    "online probe MSE (paper metric)", title="latent -> action, lower is better")
+                    "online probe MSE (paper metric)", {"chance": chance} if chance else None,
+                    title="latent -> action, lower is better")
     return report.write(os.path.join(out, "results.md"), lines), table

@@ -46,7 +46,7 @@ def test_a_finished_run_is_reused_only_for_the_same_settings(tmp_path):
 def _summary(method, seed, online, ret):
     return {"method": method, "labeled": 4, "seed": seed,
             "lam": {"num_steps": 1200, "paper_metric": {"online_latent_action_probe_mse": online},
-                    "held_out": {"latent_action_probe": {"mse": online - 1}}},
+                    "held_out": {"latent_action_probe": {"mse": online - 1, "chance_mse": 35.2}}},
             "eval": {"returns": [ret * 823.0] * 10, "seeds": list(range(10)), "normalized_return": ret,
                      "expert_normalized_return": ret * 823 / 840}}
 
@@ -62,7 +62,16 @@ def test_main_report_names_budgets_and_claims_only_separated_orderings(tmp_path)
                                     "python -m experiments.main", bc_steps=1000)
     text = open(path).read()
     assert "k = 4 labeled trajectories; 1200 LAM updates per run, 1000 BC updates; 10 evaluation episodes" in text
+    assert "Probe chance (the training mean action, on the eval split): 35.20." in text
     assert "| LAPO | 3 | 31.00 ± 2.48 |" in table and "| random policy | - | - | - | - | 0.004 |" in table
     assert "Separated (non-overlapping 95% intervals): LAOM better than LAPO." in text  # online probe
     assert "- Within noise (intervals overlap, or fewer than 3 seeds): LAPO vs LAOM." in text  # returns
     assert (tmp_path / "returns.png").stat().st_size > 1000 and (tmp_path / "probes.png").stat().st_size > 1000
+
+
+def test_an_experiment_budget_applies_at_small_only_and_yields_to_given_overrides():
+    from lam_jax import methods
+    assert methods.budget(None, "small", ("num_steps=1200",)) == ("num_steps=1200",)
+    assert methods.budget(None, "smoke", ("num_steps=1200",)) == ()
+    assert methods.budget(["num_steps=3000"], "small", ("num_steps=1200",)) == ("num_steps=3000",)
+    assert methods.budget([], "small", ("num_steps=1200",)) == ()  # given, empty: the variant's own settings
