@@ -35,8 +35,10 @@ def run_commands(commands: list[list[str]], workers: int, log_dir: str) -> None:
             i, args = pending.pop(0)
             core = next(c for c in cores if c not in {r[1] for r in running.values()})
             log = open(os.path.join(log_dir, f"job{i:03d}.log"), "w")
-            proc = subprocess.Popen([sys.executable, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    preexec_fn=lambda c=core: os.sched_setaffinity(0, {c}))
+            # Pinned from here right after the start, not by preexec_fn: no Python runs in the forked
+            # child, which is unsafe beside threads (JAX's, or the main job's random-policy thread).
+            proc = subprocess.Popen([sys.executable, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+            os.sched_setaffinity(proc.pid, {core})
             running[proc.pid] = (proc, core, log, i, args)
             print(f"  started job {i + 1}/{len(commands)} on core {core}: {' '.join(args[2:])}", flush=True)
         time.sleep(1)
