@@ -1,8 +1,9 @@
 import json
+from types import SimpleNamespace
 
 import pytest
 
-from lam_jax import fig9a, report, run_dir
+from lam_jax import fig9a, main_report, methods, report, run_dir
 
 
 def _runs(values, chance=200.0):
@@ -52,9 +53,6 @@ def _summary(method, seed, online, ret):
 
 
 def test_main_report_names_budgets_and_claims_only_separated_orderings(tmp_path):
-    from types import SimpleNamespace
-
-    from lam_jax import main_report
     summaries = [_summary("lapo", s, 30.0 + s, 0.01 * s) for s in range(3)]
     summaries += [_summary("laom", s, 10.0 + s, 0.01 * s + 0.001) for s in range(3)]
     env_cfg = SimpleNamespace(task="cheetah-run", preset="scale_easy_video_hard", split="train")
@@ -70,7 +68,6 @@ def test_main_report_names_budgets_and_claims_only_separated_orderings(tmp_path)
 
 
 def test_an_experiment_budget_applies_at_small_only_and_yields_to_given_overrides():
-    from lam_jax import methods
     assert methods.budget(None, "small", ("num_steps=1200",)) == ("num_steps=1200",)
     assert methods.budget(None, "smoke", ("num_steps=1200",)) == ()
     assert methods.budget(["num_steps=3000"], "small", ("num_steps=1200",)) == ("num_steps=3000",)
