@@ -56,7 +56,9 @@ def lam_config() -> ml_collections.ConfigDict:
         num_processes=0,
         process_id=-1))
     c.data = ml_collections.ConfigDict(dict(
-        path="",  # a built TFDS dataset dir; "" -> synthetic episodes
+        path="",  # a built TFDS dataset dir, or a released .hdf5 training file; "" -> synthetic episodes
+        eval_path="",  # released .hdf5 only: the eval file; "" -> the one beside `path` with the released name
+        labeled_paths="",  # released .hdf5 only: labeled files, comma-separated; "" -> those beside `path`
         labeled_trajectories=128,  # k whole trajectories with action labels (LAOM+sup, IDM)
         action_key="reference",  # 'reference': what the reference stores (raw PPO output, SAC action)
         synthetic_episodes=8, synthetic_length=64, image_size=64,

@@ -7,8 +7,6 @@ import json
 import os
 import shutil
 
-import tensorflow_datasets as tfds
-
 from data_pipeline import backgrounds, collect, dcs, rlds_dataset
 from data_pipeline.experts import ExpertPolicy
 
@@ -58,10 +56,23 @@ def validate(cfg, env_cfg: dcs.EnvConfig) -> None:
 
 
 def _remove_stale_builds(data_dir: str, name: str) -> None:
-    """TFDS builds into incomplete.* folders and renames them when done; a killed build leaves one."""
+    """Older versions built through TFDS into incomplete.* folders; a killed build left one."""
     parent = os.path.join(data_dir, rlds_dataset.DATASET_NAME, name)
     for stale in glob.glob(os.path.join(parent, "incomplete.*")):
         shutil.rmtree(stale, ignore_errors=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class StagedSource:
+    """Episodes of the collection's staging folder as RLDS examples (picklable, for writer processes)."""
+    staging: str
+    metadata: dict
+
+    def example(self, split: str, index: int) -> dict:
+        staged = collect.staging_path(self.staging, split, index)
+        if not os.path.isfile(staged):
+            raise FileNotFoundError(f"episode {index} of split {split!r} is not staged in {self.staging}")
+        return rlds_dataset.episode_example({**collect.load_staged(staged), "meta_index": index}, self.metadata)
 
 
 def build_dataset(cfg) -> str:
@@ -88,17 +99,14 @@ def build_dataset(cfg) -> str:
     domain, task = dcs.TASKS[env_cfg.task]
     policy = ExpertPolicy(env_cfg.task)
     metadata = {"settings": settings, "domain": domain, "task": task, "preset": env_cfg.preset,
-                "state_keys": policy.obs_keys,
+                "state_keys": policy.obs_keys, "episode_length": cfg.num_steps + 1,
                 "labeled_subsets": rlds_dataset.labeled_subsets(cfg.num_train, cfg.seed)}
-    builder = rlds_dataset.DcsTrajectories(
-        config=rlds_dataset.DcsConfig(name=name, image_size=env_cfg.image_size, state_dim=policy.state_dim,
-                                      action_dim=policy.action_dim, description=json.dumps(settings)),
-        data_dir=cfg.data_dir, staging_dir=staging, split_sizes={"train": cfg.num_train, "eval": cfg.num_eval},
-        metadata=metadata, file_format="array_record")
     _remove_stale_builds(cfg.data_dir, name)
-    download_config = tfds.download.DownloadConfig(num_shards=cfg.get("num_shards") or None)
-    tfds.display_progress_bar(False)  # our own bar counts the episodes written
-    builder.download_and_prepare(download_config=download_config)
+    shapes = {"length": cfg.num_steps + 1, "image_size": env_cfg.image_size, "state_dim": policy.state_dim,
+              "action_dim": policy.action_dim}
+    rlds_dataset.write_dataset(path, {"train": cfg.num_train, "eval": cfg.num_eval}, shapes, metadata,
+                               StagedSource(staging, metadata), workers=cfg.num_workers, claim=settings,
+                               num_shards=cfg.get("num_shards", 0))
     if not cfg.get("keep_staging", False):
         shutil.rmtree(staging, ignore_errors=True)
     return path

@@ -1,22 +1,21 @@
 """Trajectories as a TFDS dataset: RLDS episode schema, ``array_record`` shards, read without TensorFlow.
 
-Layout: ``{data_dir}/dcs_trajectories/{name}/1.0.0/``; splits ``train`` and ``eval`` (eval uses
+Layout: ``{data_dir}/dcs_trajectories/{name}/1.1.0/``; splits ``train`` and ``eval`` (eval uses
 background videos unseen in train). Episode order is preserved, so example i of a split is
-episode i (seeded deterministically). Labeled subsets are nested random samples of k whole
-training trajectories, stored in the dataset metadata.
+episode i. Labeled subsets (k whole training trajectories) are stored in the dataset metadata.
+Written shard by shard in bounded memory (``shard_writer``), from collection staging files or
+from the paper's released HDF5 files (``import_hdf5``).
 """
 from __future__ import annotations
 
-import dataclasses
+import functools
 import glob
+import json
 import os
-import types
 
 import numpy as np
 import tensorflow_datasets as tfds
-from tqdm.auto import tqdm
-
-from data_pipeline import collect
+from data_pipeline import collect, shard_writer
 
 DATASET_NAME = "dcs_trajectories"
 LABEL_BUDGETS = (2, 4, 8, 16, 32, 64, 128)
@@ -24,13 +23,6 @@ LABEL_BUDGETS = (2, 4, 8, 16, 32, 64, 128)
 
 class CorruptDatasetError(RuntimeError):
     """A dataset shard cannot be read."""
-
-
-@dataclasses.dataclass
-class DcsConfig(tfds.core.BuilderConfig):
-    image_size: int = 64
-    state_dim: int = 17
-    action_dim: int = 6
 
 
 def rlds_features(image_size: int, state_dim: int, action_dim: int) -> tfds.features.FeaturesDict:
@@ -59,69 +51,80 @@ def rlds_features(image_size: int, state_dim: int, action_dim: int) -> tfds.feat
     })
 
 
-def _plain_files_for_tfds_shuffler() -> None:
-    """TFDS keeps a split in memory while writing it, up to 1 GB; beyond that its shuffler spills to
-    temporary bucket files through ``tf.io.gfile``, which fails without TensorFlow (measured: a
-    2 GB split). Without TensorFlow, hand it plain files (local paths only)."""
-    import importlib.util
-    if importlib.util.find_spec("tensorflow") is not None:
+VERSION = "1.1.0"  # 1.1.0: RLDS 'discount' per step
+
+
+def dataset_info(name: str, image_size: int, state_dim: int, action_dim: int, metadata: dict,
+                 data_dir: str = "") -> tfds.core.DatasetInfo:
+    """The TFDS description of a trajectories dataset (what ``tfds.builder_from_directory`` reads)."""
+    identity = tfds.core.DatasetIdentity(
+        name=DATASET_NAME, version=tfds.core.Version(VERSION), data_dir=data_dir, module_name=__name__,
+        config_name=name, config_description=json.dumps(metadata.get("settings", {})),
+        release_notes={"1.0.0": "First release.", "1.1.0": "RLDS 'discount' per step."})
+    return tfds.core.DatasetInfo(
+        builder=identity, description="Expert trajectories in the Distracting Control Suite.",
+        features=rlds_features(image_size, state_dim, action_dim),
+        metadata=tfds.core.MetadataDict(metadata), disable_shuffling=True)
+
+
+def example_bytes(length: int, image_size: int, state_dim: int, action_dim: int) -> int:
+    """Raw bytes of one episode (before zlib), to size the shards."""
+    return length * (image_size * image_size * 3 + 4 * (state_dim + 2 * action_dim + 2) + 3)
+
+
+def episode_example(ep: dict, metadata: dict) -> dict:
+    """One episode (step arrays as in collection staging, plus ``meta_*``) as an RLDS example."""
+    n = len(ep["image"])
+    steps = {k: ep[k] for k in collect.STEP_KEYS if k not in ("image", "state")}
+    steps["discount"] = np.ones(n, np.float32)
+    steps["observation"] = {"image": ep["image"], "state": ep["state"]}
+    return {"steps": steps, "episode_metadata": {
+        "index": int(ep["meta_index"]), "seed": int(ep["meta_seed"]), "return": float(ep["meta_return"]),
+        "domain": metadata.get("domain", ""), "task": metadata.get("task", ""),
+        "difficulty": metadata.get("preset", ""), "background_video": str(ep["meta_video"])}}
+
+
+def write_dataset(path: str, split_sizes: dict[str, int], shapes: dict, metadata: dict, source,
+                  workers: int = 1, claim: dict | None = None, num_shards: int = 0) -> str:
+    """Writes the TFDS dataset at ``path`` (``.../{name}/{VERSION}``) from ``source`` in bounded memory.
+
+    The shards go to ``path + '.incomplete'`` first; a re-run resumes there if ``claim`` (what makes
+    two writes the same) matches, and refuses otherwise. ``shapes``: length, image_size, state_dim,
+    action_dim. ``num_shards`` > 0: at most that many shards per split; 0 sizes shards to about 1 GiB raw.
+    """
+    folder = path + ".incomplete"
+    _claim(folder, claim if claim is not None else metadata.get("settings", {}))
+    plans = [shard_writer.plan_split(split, n, example_bytes(**shapes), num_shards=num_shards)
+             for split, n in split_sizes.items() if n]
+    name = os.path.basename(os.path.dirname(path))
+    dims = {k: shapes[k] for k in ("image_size", "state_dim", "action_dim")}
+
+    split_bytes = shard_writer.write_splits(folder, DATASET_NAME, functools.partial(rlds_features, **dims), plans,
+                                            source, workers, desc=f"write {name}")
+    info = dataset_info(name, metadata=metadata, data_dir=path, **dims)
+    os.remove(os.path.join(folder, CLAIM_FILE))
+    return shard_writer.finish(folder, path, info, plans, split_bytes)
+
+
+CLAIM_FILE = "writing.json"
+
+
+def _claim(folder: str, claim: dict) -> None:
+    """An unfinished write is resumed only with the settings that started it."""
+    os.makedirs(folder, exist_ok=True)
+    marker = os.path.join(folder, CLAIM_FILE)
+    claim = json.loads(json.dumps(claim))
+    if os.path.isfile(marker):
+        with open(marker) as f:
+            found = json.load(f)
+        if found != claim:
+            raise ValueError(f"{folder} holds an unfinished write with other settings:\n  found {found}\n"
+                             f"  wanted {claim}\ndelete it or choose another dataset name")
         return
-    from tensorflow_datasets.core import shuffle
-    gfile = types.SimpleNamespace(GFile=open, exists=os.path.exists, remove=os.remove)
-    shuffle.tf = types.SimpleNamespace(io=types.SimpleNamespace(gfile=gfile))
-
-
-_plain_files_for_tfds_shuffler()
-
-
-class DcsTrajectories(tfds.core.GeneratorBasedBuilder):
-    """Expert trajectories in the Distracting Control Suite, built from collection staging files."""
-
-    VERSION = tfds.core.Version("1.1.0")
-    RELEASE_NOTES = {"1.0.0": "First release.", "1.1.0": "RLDS 'discount' per step."}
-
-    def __init__(self, *, staging_dir: str | None = None, split_sizes: dict[str, int] | None = None,
-                 metadata: dict | None = None, **kwargs):
-        self._staging_dir = staging_dir
-        self._split_sizes = split_sizes or {}
-        self._extra_metadata = metadata or {}
-        super().__init__(**kwargs)
-
-    def _info(self) -> tfds.core.DatasetInfo:
-        c = self.builder_config
-        return tfds.core.DatasetInfo(
-            builder=self, description=self.__doc__,
-            features=rlds_features(c.image_size, c.state_dim, c.action_dim),
-            metadata=tfds.core.MetadataDict(self._extra_metadata),
-            disable_shuffling=True)
-
-    # TFDS prints these two banners (download sizes, "Unknown" here) itself; our caller reports.
-    def _log_download_bytes(self) -> None:
-        pass
-
-    def _log_download_done(self) -> None:
-        pass
-
-    def _split_generators(self, dl_manager):
-        if not self._staging_dir:
-            raise ValueError("building the dataset needs staging_dir (run the collection first)")
-        splits = [s for s in collect.SPLIT_IDS if self._split_sizes.get(s)]
-        return {s: self._generate_examples(s) for s in splits}
-
-    def _generate_examples(self, split):
-        meta = self._extra_metadata
-        staged = collect.staged_episodes(self._staging_dir, split)
-        for index in tqdm(range(self._split_sizes[split]), desc=f"write {split} shards", unit="ep"):
-            if index not in staged:
-                raise FileNotFoundError(f"episode {index} of split {split!r} is not staged in {self._staging_dir}")
-            ep = collect.load_staged(staged[index])
-            steps = {k: ep[k] for k in collect.STEP_KEYS if k not in ("image", "state")}
-            steps["discount"] = np.ones(len(ep["reward"]), np.float32)
-            steps["observation"] = {"image": ep["image"], "state": ep["state"]}
-            yield index, {"steps": steps, "episode_metadata": {
-                "index": index, "seed": int(ep["meta_seed"]), "return": float(ep["meta_return"]),
-                "domain": meta.get("domain", ""), "task": meta.get("task", ""),
-                "difficulty": meta.get("preset", ""), "background_video": str(ep["meta_video"])}}
+    tmp = f"{marker}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(claim, f, indent=1)
+    os.replace(tmp, marker)
 
 
 def labeled_subsets(num_train: int, seed: int, budgets=LABEL_BUDGETS) -> dict[str, list[int]]:
@@ -131,7 +134,7 @@ def labeled_subsets(num_train: int, seed: int, budgets=LABEL_BUDGETS) -> dict[st
 
 
 def dataset_dir(data_dir: str, name: str) -> str:
-    return os.path.join(data_dir, DATASET_NAME, name, str(DcsTrajectories.VERSION))
+    return os.path.join(data_dir, DATASET_NAME, name, VERSION)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -194,11 +197,15 @@ class TrajectoryDataset:
         """Episode length and per-step shapes, from the dataset's features and settings."""
         steps = self.builder.info.features["steps"]
         image = steps["observation"]["image"].shape
-        return {"length": int(self.metadata["settings"]["num_steps"]) + 1, "image_size": int(image[0]),
+        # Collected episodes hold num_steps + 1 frames; imported ones say how many they hold.
+        length = self.metadata.get("episode_length") or int(self.metadata["settings"]["num_steps"]) + 1
+        return {"length": int(length), "image_size": int(image[0]),
                 "state_dim": int(steps["observation"]["state"].shape[0]), "action_dim": int(steps["action"].shape[0])}
 
     def resolve_action_key(self, key: str) -> str:
         """'reference' -> the action the reference's datasets store for this task's expert."""
+        if key == "reference" and "reference_action_key" in self.metadata:  # imported: the released actions
+            return self.metadata["reference_action_key"]
         if key == "reference":
             from data_pipeline.experts import ExpertPolicy
             task = self.metadata["settings"]["env"]["task"]

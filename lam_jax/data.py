@@ -1,4 +1,5 @@
-"""Episodes for training: arrays in memory, a built TFDS dataset read on demand, or synthetic.
+"""Episodes for training: arrays in memory, a dataset read on demand (a built TFDS dataset or a
+released HDF5 file), or synthetic.
 
 Anything with ``num_episodes``, the shape attributes below and ``load(indices) -> Episodes`` is
 an episode source: the device placement and the streaming sampler read through it, a few
@@ -57,16 +58,26 @@ class Episodes:
     subset = load
 
 
+def open_dataset(path: str, eval_path: str | None = None, labeled_paths=None):
+    """A built TFDS dataset folder, or a released ``.hdf5`` training file read in place (with its
+    eval and labeled files: by default those beside it with the released names)."""
+    from data_pipeline import released
+    if released.is_hdf5_path(path):
+        return released.ReleasedFiles(path, eval_path, labeled_paths)
+    from data_pipeline.rlds_dataset import TrajectoryDataset
+    return TrajectoryDataset(path)
+
+
 class DatasetEpisodes:
-    """Episodes ``indices`` (default: all) of a split of a built dataset, decoded only when loaded.
+    """Episodes ``indices`` (default: all) of a split of a dataset (``open_dataset``), read only when loaded.
 
     ``action_key``: 'reference' (what the reference's datasets store: the raw policy output of the
     PPO experts, the squashed action of the SAC expert), 'action' (executed, clipped) or 'raw_action'.
+    ``dataset``: an already open dataset of ``path`` (one handle shared by the splits and subsets).
     """
 
-    def __init__(self, path: str, split: str, indices=None, action_key: str = "reference"):
-        from data_pipeline.rlds_dataset import TrajectoryDataset
-        self.dataset = TrajectoryDataset(path)
+    def __init__(self, path: str, split: str, indices=None, action_key: str = "reference", dataset=None):
+        self.dataset = dataset if dataset is not None else open_dataset(path)
         self.path, self.split = path, split
         total = self.dataset.num_episodes(split)
         self.indices = np.arange(total) if indices is None else np.asarray(list(indices), np.int64)
@@ -99,7 +110,7 @@ class DatasetEpisodes:
 
     def subset(self, indices) -> "DatasetEpisodes":
         return DatasetEpisodes(self.path, self.split, self.indices[np.asarray(list(indices), np.int64)],
-                               self.action_key)
+                               self.action_key, self.dataset)
 
 
 def load_all(source) -> Episodes:

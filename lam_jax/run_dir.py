@@ -11,6 +11,10 @@ SAFE_KEYS = ("num_steps", "num_epochs", "stop_at", "log_every", "save_every", "k
              "num_devices", "distributed.", "data.streaming", "data.buffer_episodes", "data.buffer_steps")
 
 
+# Keys added after runs were made: absent from an older run's config, they hold these defaults.
+ADDED_KEYS = {"data.eval_path": "", "data.labeled_paths": ""}
+
+
 class ConfigMismatchError(ValueError):
     """A run folder was resumed with other settings."""
 
@@ -39,8 +43,8 @@ def write_json(path: str, obj) -> None:
 def _check_changes(workdir: str, path: str, config: dict, safe, doing: str) -> dict:
     """{key: [old, new]} for every difference; raises ConfigMismatchError if one is not in ``safe``."""
     with open(path) as f:
-        old = flatten(json.load(f))
-    new = flatten(json.loads(json.dumps(config)))  # tuples -> lists, as stored
+        old = {**ADDED_KEYS, **flatten(json.load(f))}
+    new = {**ADDED_KEYS, **flatten(json.loads(json.dumps(config)))}  # tuples -> lists, as stored
     changed = {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
     unsafe = {k: v for k, v in changed.items() if not _is_safe(k, safe)}
     if unsafe:

@@ -22,9 +22,10 @@ def validate_data_config(d) -> None:
         for name in ("synthetic_episodes", "synthetic_length", "image_size"):
             if d[name] < 1:
                 raise ValueError(f"config.data.{name} must be >= 1, got {d[name]}")
-    elif not os.path.isdir(d.path):
+    elif not (os.path.isdir(d.path) or os.path.isfile(d.path)):
         raise FileNotFoundError(f"config.data.path {d.path!r} does not exist; build a dataset with "
-                                "experiments/collect_dataset.py or leave it empty for synthetic episodes")
+                                "experiments/collect_dataset.py or experiments/import_hdf5.py, give a released "
+                                ".hdf5 file, or leave it empty for synthetic episodes")
 
 
 @dataclasses.dataclass
@@ -51,9 +52,11 @@ def episode_sources(cfg) -> Sources:
                                             seed=1)
         labeled_idx = range(min(d.labeled_trajectories, full.num_episodes))
     else:
-        full = data_lib.DatasetEpisodes(d.path, "train", action_key=d.action_key)
-        evals = (data_lib.DatasetEpisodes(d.path, cfg.eval_split, action_key=d.action_key)
-                 if cfg.eval_split in full.dataset.splits else None)
+        dataset = data_lib.open_dataset(d.path, d.get("eval_path") or None,
+                                        [p for p in d.get("labeled_paths", "").split(",") if p] or None)
+        full = data_lib.DatasetEpisodes(d.path, "train", action_key=d.action_key, dataset=dataset)
+        evals = (data_lib.DatasetEpisodes(d.path, cfg.eval_split, action_key=d.action_key, dataset=dataset)
+                 if cfg.eval_split in dataset.splits else None)
         labeled_idx = full.dataset.labeled_indices(d.labeled_trajectories) if models.needs_labels(cfg.model) else []
     labeled = full.subset(labeled_idx) if models.needs_labels(cfg.model) else None
     if models.trains_on_labels_only(cfg.model):

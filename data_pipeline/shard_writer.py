@@ -1,0 +1,244 @@
+"""TFDS splits written shard by shard: bounded host memory, resumable after kill -9, parallel.
+
+TFDS's own writer holds a split in memory until it writes the final shards (with shuffling
+disabled every example falls in one bucket, which is read back whole), so a 61 GB split does not
+fit an ordinary host. Here each shard is a fixed range of examples, serialised one example at a
+time into a temporary file that is renamed when complete and then marked done; a done shard is
+never written again, so a killed write resumes where it stopped and gives the same bytes. The
+folder becomes a TFDS dataset (dataset_info.json, features.json, array_record shards that
+``tfds.builder_from_directory``, ``as_data_source`` and grain read) only when every shard is done.
+
+A writer's ``source`` is a picklable object with ``example(split, index) -> dict`` (the features'
+unencoded example); worker processes (spawned) each open their own.
+"""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import json
+import math
+import multiprocessing as mp
+import os
+import queue
+import shutil
+import signal
+import traceback
+
+from tqdm.auto import tqdm
+
+SHARD_BYTES = 1 << 30  # at most this many raw bytes of examples per shard, as TFDS's default
+PROGRESS_DIR = ".shards_done"  # inside the unfinished folder; removed when the dataset is complete
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitPlan:
+    """``num_examples`` examples in shards of ``per_shard`` consecutive examples (the last one shorter)."""
+    split: str
+    num_examples: int
+    per_shard: int
+
+    @property
+    def num_shards(self) -> int:
+        return math.ceil(self.num_examples / self.per_shard)
+
+    def examples(self, shard: int) -> range:
+        return range(shard * self.per_shard, min((shard + 1) * self.per_shard, self.num_examples))
+
+    def shard_lengths(self) -> list[int]:
+        return [len(self.examples(s)) for s in range(self.num_shards)]
+
+
+def plan_split(split: str, num_examples: int, example_bytes: int, shard_bytes: int = SHARD_BYTES,
+               num_shards: int = 0) -> SplitPlan:
+    """Shards of at most ``shard_bytes`` raw bytes, or ``num_shards`` shards if > 0."""
+    if num_examples < 1:
+        raise ValueError(f"split {split!r} has no examples to write")
+    if num_shards > 0:
+        return SplitPlan(split, num_examples, math.ceil(num_examples / min(num_shards, num_examples)))
+    return SplitPlan(split, num_examples, max(1, min(num_examples, shard_bytes // max(example_bytes, 1))))
+
+
+def shard_name(dataset_name: str, plan: SplitPlan, shard: int) -> str:
+    """TFDS's default file name template: {DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}."""
+    return f"{dataset_name}-{plan.split}.array_record-{shard:05d}-of-{plan.num_shards:05d}"
+
+
+def _done_marker(folder: str, dataset_name: str, plan: SplitPlan, shard: int) -> str:
+    return os.path.join(folder, PROGRESS_DIR, shard_name(dataset_name, plan, shard) + ".json")
+
+
+def done_bytes(folder: str, dataset_name: str, plan: SplitPlan, shard: int) -> int | None:
+    """Serialised bytes of a finished shard, or None if it must be (re)written."""
+    marker = _done_marker(folder, dataset_name, plan, shard)
+    if not (os.path.isfile(marker) and os.path.isfile(os.path.join(folder, shard_name(dataset_name, plan, shard)))):
+        return None
+    with open(marker) as f:
+        return int(json.load(f)["num_bytes"])
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_json(path: str, obj) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_shard(folder: str, dataset_name: str, features, plan: SplitPlan, shard: int, source, tick=None) -> int:
+    """Writes one shard (temporary file, fsync, rename, then its done-marker); returns its bytes."""
+    from array_record.python.array_record_module import ArrayRecordWriter
+    from tensorflow_datasets.core import example_serializer
+    serializer = example_serializer.ExampleSerializer(features.get_serialized_info())
+    final = os.path.join(folder, shard_name(dataset_name, plan, shard))
+    tmp = f"{final}.tmp{os.getpid()}"
+    writer = ArrayRecordWriter(tmp, "group_size:1")  # TFDS's own setting: one record per chunk, random access
+    num_bytes = 0
+    try:
+        for index in plan.examples(shard):
+            example = serializer.get_tf_example(features.encode_example(source.example(plan.split, index)))
+            record = example.SerializeToString(deterministic=True)  # map order fixed: same bytes in any process
+            writer.write(record)
+            num_bytes += len(record)
+            if tick:
+                tick()
+        writer.close()
+        _fsync(tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    _atomic_json(_done_marker(folder, dataset_name, plan, shard), {"num_bytes": num_bytes,
+                                                                    "num_examples": len(plan.examples(shard))})
+    return num_bytes
+
+
+def remove_leftovers(folder: str) -> None:
+    """Temporary files of killed writers (a finished shard is only ever renamed into place)."""
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if ".tmp" in name:
+                os.remove(os.path.join(root, name))
+
+
+def write_splits(folder: str, dataset_name: str, make_features, plans: list[SplitPlan], source,
+                 workers: int = 1, desc: str = "write") -> dict[str, int]:
+    """Writes every shard of ``plans`` not yet done into ``folder``; returns each split's bytes.
+
+    ``make_features()`` builds the TFDS FeaturesDict (picklable: workers call it themselves).
+    """
+    os.makedirs(os.path.join(folder, PROGRESS_DIR), exist_ok=True)
+    remove_leftovers(folder)
+    totals = {p.split: 0 for p in plans}
+    todo = []
+    for p in plans:
+        for s in range(p.num_shards):
+            done = done_bytes(folder, dataset_name, p, s)
+            if done is None:
+                todo.append((p, s))
+            else:
+                totals[p.split] += done
+    total = sum(p.num_examples for p in plans)
+    remaining = sum(len(p.examples(s)) for p, s in todo)
+    bar = tqdm(total=total, initial=total - remaining, desc=desc, unit="ep", dynamic_ncols=True)
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            features = make_features()
+            for p, s in todo:
+                totals[p.split] += write_shard(folder, dataset_name, features, p, s, source, lambda: bar.update(1))
+        else:
+            for split, num_bytes in _write_in_workers(folder, dataset_name, make_features, todo, source,
+                                                      min(workers, len(todo)), bar):
+                totals[split] += num_bytes
+    finally:
+        bar.close()
+    return totals
+
+
+def _die_with_parent() -> None:
+    """A worker whose parent is killed (kill -9) stops too, so a re-run never races it (Linux)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _worker(folder, dataset_name, make_features, jobs, source, messages) -> None:
+    _die_with_parent()
+    try:
+        features = make_features()
+        for p, s in jobs:
+            num_bytes = write_shard(folder, dataset_name, features, p, s, source, lambda: messages.put(("tick",)))
+            messages.put(("shard", p.split, num_bytes))
+    except BaseException as e:  # reported to the parent, which raises it
+        messages.put(("error", f"{type(e).__name__}: {e}", traceback.format_exc()))
+    finally:
+        messages.put(("exit",))
+
+
+class WorkerError(RuntimeError):
+    """A writer process failed; its message and traceback are attached."""
+
+
+def _write_in_workers(folder, dataset_name, make_features, todo, source, workers, bar):
+    ctx = mp.get_context("spawn")  # no fork beside the parent's threads
+    messages = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(folder, dataset_name, make_features, todo[w::workers], source,
+                                               messages), daemon=True) for w in range(workers)]
+    for proc in procs:
+        proc.start()
+    running = len(procs)
+    try:
+        while running:
+            try:
+                msg = messages.get(timeout=5.0)
+            except queue.Empty:
+                dead = [p for p in procs if p.exitcode not in (None, 0)]
+                if dead:
+                    raise WorkerError(f"a writer process died (exit code {dead[0].exitcode}) without a message")
+                continue
+            if msg[0] == "tick":
+                bar.update(1)
+            elif msg[0] == "shard":
+                yield msg[1], msg[2]
+            elif msg[0] == "error":
+                raise WorkerError(msg[1] + "\n" + msg[2])
+            else:
+                running -= 1
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+
+
+def finish(folder: str, final: str, info, plans: list[SplitPlan], split_bytes: dict[str, int]) -> str:
+    """Writes the TFDS metadata (``info``: the builder's DatasetInfo) and moves ``folder`` to ``final``."""
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core import naming
+    splits = []
+    for p in plans:
+        template = naming.ShardedFileTemplate(data_dir=final, dataset_name=info.name, split=p.split,
+                                              filetype_suffix="array_record")
+        splits.append(tfds.core.SplitInfo(name=p.split, shard_lengths=p.shard_lengths(),
+                                          num_bytes=split_bytes[p.split], filename_template=template))
+    info.set_splits(tfds.core.SplitDict(splits))
+    info.set_file_format("array_record", override=True)
+    info.write_to_directory(folder)
+    shutil.rmtree(os.path.join(folder, PROGRESS_DIR), ignore_errors=True)
+    for p in plans:  # every shard named in the metadata must be there
+        for s in range(p.num_shards):
+            if not os.path.isfile(os.path.join(folder, shard_name(info.name, p, s))):
+                raise FileNotFoundError(f"shard {s} of split {p.split!r} missing in {folder}")
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    os.replace(folder, final)
+    return final

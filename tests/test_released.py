@@ -1,0 +1,186 @@
+"""The paper's released HDF5 layout: import to TFDS (bit-exact, resumable after kill -9, clear
+errors on bad files) and training on the imported dataset and on the file directly."""
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from configs import laom_labels
+from data_pipeline import import_hdf5, released, rlds_dataset
+from data_pipeline import synthetic_released as synth
+from lam_jax import data as data_lib
+from lam_jax.stages import pretrain
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# humanoid-walk's sizes: 21 actions, 67 state dimensions
+HUMANOID = dict(length=40, image_size=32, state_dim=67, action_dim=21, task="humanoid-walk")
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    """12 training trajectories (more than 10, so name order differs from numeric order),
+    3 eval, labeled files of 2 and 4 written without track_order."""
+    folder = tmp_path_factory.mktemp("release")
+    return synth.write_release(str(folder), 12, 3, labeled=(2, 4), **HUMANOID)
+
+
+def _released(path):
+    with h5py.File(path, "r") as f:
+        return {int(k): ({n: f[k][n][:] for n in released.ARRAYS}, dict(f[k].attrs)) for k in f.keys()}
+
+
+def test_import_round_trip_is_bit_exact(release, tmp_path):
+    path = import_hdf5.import_release(release, str(tmp_path / "data"), num_shards=5)
+    ds = rlds_dataset.TrajectoryDataset(path)
+    assert ds.splits == ["eval", "train"]
+    for split, file in (("train", release), ("eval", release.replace("-5k.", "-eval."))):
+        source = _released(file)
+        assert ds.num_episodes(split) == len(source)
+        for i, (arrays, attrs) in source.items():  # episode i of the split is group "i", in numeric order
+            ep = ds.episode(split, i)
+            np.testing.assert_array_equal(ep["image"], arrays["obs"])
+            np.testing.assert_array_equal(ep["state"], arrays["states"])
+            np.testing.assert_array_equal(ep["raw_action"], arrays["actions"])
+            np.testing.assert_array_equal(ep["action"], np.clip(arrays["actions"], -1, 1))
+            assert ep["metadata"]["index"] == i and ep["metadata"]["return"] == np.float32(attrs["traj_return"])
+            assert ep["is_first"][0] and ep["is_last"][-1] and ep["is_last"].sum() == 1
+    assert np.abs(ds.episode("train", 0)["raw_action"]).max() > 1  # raw actions kept beyond +-1
+    # Labeled subsets are exactly the released labeled files' trajectories.
+    for k in (2, 4):
+        labeled = release.replace("-32px-5k.", f"-labeled-1000x{k}-32px.")
+        originals = sorted(int(a["original_traj_idx"]) for _, a in _released(labeled).values())
+        assert ds.labeled_indices(k) == originals
+    assert ds.shapes() == {"length": 40, "image_size": 32, "state_dim": 67, "action_dim": 21}
+    # The paper configs' action key ('reference') reads the released actions, as does the direct reader.
+    imported = data_lib.DatasetEpisodes(path, "train").load(range(12))
+    direct = data_lib.DatasetEpisodes(release, "train").load(range(12))
+    for name in ("frames", "actions", "states"):
+        np.testing.assert_array_equal(getattr(imported, name), getattr(direct, name))
+    # A second import reuses the dataset.
+    assert import_hdf5.import_release(release, str(tmp_path / "data"), num_shards=5) == path
+
+
+def test_name_order_and_numeric_order_give_the_same_trajectories(tmp_path):
+    dims = dict(length=12, image_size=16, state_dim=5, action_dim=3)
+    a = synth.write_file(str(tmp_path / "a.hdf5"), 12, track_order=True, **dims)
+    b = synth.write_file(str(tmp_path / "b.hdf5"), 12, track_order=False, **dims)
+    with h5py.File(b, "r") as f:
+        assert list(f.keys())[:3] == ["0", "1", "10"]  # what the released labeled files list
+    ea = data_lib.DatasetEpisodes(a, "train").load(range(12))
+    eb = data_lib.DatasetEpisodes(b, "train").load(range(12))
+    np.testing.assert_array_equal(ea.frames, eb.frames)
+    np.testing.assert_array_equal(ea.actions, eb.actions)
+
+
+def _break(path, how):
+    with h5py.File(path, "r+") as f:
+        if how == "missing key":
+            del f["3"]["states"]
+        elif how == "wrong dtype":
+            del f["3"]["actions"]
+            f["3"].create_dataset("actions", data=np.zeros((40, 21), np.float64))
+        elif how == "truncated trajectory":
+            obs = f["3"]["obs"][:30]
+            del f["3"]["obs"]
+            f["3"].create_dataset("obs", data=obs)
+        elif how == "NaN action":
+            f["3"]["actions"][17, 4] = np.nan
+
+
+@pytest.mark.parametrize("how, match", [
+    ("missing key", r"trajectory 3: missing dataset 'states'"),
+    ("wrong dtype", r"trajectory 3: 'actions' is float64, expected float32"),
+    ("truncated trajectory", r"trajectory 3: lengths differ: obs 30, states 40"),
+    ("NaN action", r"trajectory 3: 'actions' holds non-finite values \(first at step 17"),
+    ("not HDF5", r"is not an HDF5 file"),
+    ("cut download", r"truncated; download it again"),
+])
+def test_bad_files_give_clear_errors_and_write_nothing(tmp_path, how, match):
+    train = synth.write_file(str(tmp_path / "bad.hdf5"), 6, **HUMANOID)
+    if how == "not HDF5":
+        with open(train, "w") as f:
+            f.write("<html>403 Forbidden</html>")
+    elif how == "cut download":
+        with open(train, "r+b") as f:
+            f.truncate(os.path.getsize(train) - 100_000)
+    else:
+        _break(train, how)
+    data_dir = tmp_path / "data"
+    with pytest.raises(released.ReleasedFileError, match=match) as err:
+        import_hdf5.import_release(train, str(data_dir), eval_path="", labeled_paths=())
+    assert "bad.hdf5" in str(err.value)
+    assert not data_dir.exists()  # nothing written, not even a folder
+
+
+def test_labeled_file_of_another_dataset_is_refused(release, tmp_path):
+    other = synth.write_file(str(tmp_path / "other.hdf5"), 2, seed=7, track_order=False, originals=[0, 5],
+                             **HUMANOID)
+    with pytest.raises(released.ReleasedFileError, match=r"other.hdf5, trajectory 0: 'states' differ from trajectory"):
+        released.ReleasedFiles(release, labeled_paths=[other])
+
+
+def _shards(path):
+    return {os.path.basename(p): open(p, "rb").read() for p in sorted(glob.glob(os.path.join(path, "*array_record*")))}
+
+
+@pytest.mark.slow
+def test_import_after_kill9_gives_the_same_dataset(tmp_path):
+    train = synth.write_release(str(tmp_path / "release"), 24, 0, labeled=(2,), length=200, image_size=64)
+    reference = import_hdf5.import_release(train, str(tmp_path / "ref"), num_shards=24)
+    cmd = [sys.executable, "-m", "experiments.import_hdf5", f"--train={train}", f"--data_dir={tmp_path / 'data'}",
+           "--workers=2", "--num_shards=24"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    done = str(tmp_path / "data" / "**" / ".shards_done" / "*.json")
+    deadline = time.time() + 120
+    while len(glob.glob(done, recursive=True)) < 3 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)  # the parent only: its writer processes must die with it
+    proc.wait()
+    written = len(glob.glob(done, recursive=True))
+    assert 3 <= written < 24, written
+    time.sleep(1.0)
+    assert not subprocess.run(["pgrep", "-f", f"data_dir={tmp_path / 'data'}"], capture_output=True).stdout
+    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    path = out.stdout.strip().splitlines()[-1].split("dataset: ")[1]
+    assert _shards(path) == _shards(reference)
+    assert not glob.glob(os.path.join(path + "*", "**", "*.tmp*"), recursive=True)
+
+
+def _pretrain(path, workdir, **extra):
+    cfg = laom_labels.get_config("smoke,num_steps=6,log_every=3,save_every=6,image_size=32")
+    cfg.data.path, cfg.workdir, cfg.eval_split = path, str(workdir), "eval"
+    for key, value in extra.items():
+        cfg.data[key] = value
+    return pretrain.run(cfg, progress=False)
+
+
+def test_pretraining_on_the_imported_dataset_and_on_the_file_agree(release, tmp_path):
+    path = import_hdf5.import_release(release, str(tmp_path / "data"))
+    on_file = _pretrain(release, tmp_path / "file")
+    on_import = _pretrain(path, tmp_path / "import")
+    def learned(report):  # everything but the timing
+        return {k: v for k, v in report["final_metrics"].items() if k != "samples_per_s"}
+    assert learned(on_file) == learned(on_import)  # same episodes, same batches, bit for bit
+    assert np.isfinite(learned(on_file)["loss"])
+    assert on_file["held_out"] == on_import["held_out"]  # the eval file was found beside the training file
+
+
+def test_streaming_from_the_file_and_explicit_paths(release, tmp_path):
+    folder = os.path.dirname(release)
+    eval_file = os.path.join(folder, "humanoid-walk-scale-easy-video-hard-32px-eval.hdf5")
+    labeled = os.path.join(folder, "humanoid-walk-scale-easy-video-hard-labeled-1000x2-32px.hdf5")
+    renamed = str(tmp_path / "train.hdf5")  # not a released name: nothing beside it is found
+    os.symlink(release, renamed)
+    with pytest.raises(KeyError, match="no labeled file of 2 trajectories"):
+        _pretrain(renamed, tmp_path / "none")
+    report = _pretrain(renamed, tmp_path / "stream", streaming=True, buffer_episodes=4, buffer_steps=3,
+                       eval_path=eval_file, labeled_paths=labeled)
+    assert np.isfinite(report["final_metrics"]["loss"]) and "held_out" in report
