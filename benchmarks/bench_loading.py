@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import time
@@ -27,44 +26,39 @@ import numpy as np  # noqa: E402
 EPISODE_STEPS = 1000
 
 
-def synthesise(path_root: str, num_episodes: int, image_size: int) -> str:
-    """A dataset of ``num_episodes`` moving-texture episodes in the project's TFDS format."""
-    from data_pipeline import collect, rlds_dataset
-    name = f"synthetic_{num_episodes}x{image_size}px"
-    path = rlds_dataset.dataset_dir(path_root, name)
-    if os.path.isfile(os.path.join(path, "dataset_info.json")):
-        return path
-    staging = os.path.join(path_root, "staging", name)
-    os.makedirs(os.path.join(staging, "train"), exist_ok=True)
-    rng = np.random.default_rng(0)
-    n = EPISODE_STEPS + 1
-    texture = rng.integers(0, 256, (image_size * 2, image_size * 2, 3), dtype=np.uint8)
-    for i in range(num_episodes):
-        target = collect.staging_path(staging, "train", i)
-        if os.path.exists(target):
-            continue
-        shift = rng.integers(0, image_size, 2)
-        frames = np.stack([np.roll(texture, (t + shift[0], 2 * t + shift[1]), (0, 1))[:image_size, :image_size]
-                           for t in range(n)])
+class _SyntheticSource:
+    """Moving-texture episodes as RLDS examples, a function of the index only."""
+
+    def __init__(self, image_size: int):
+        self.image_size = image_size
+
+    def example(self, split: str, index: int) -> dict:
+        from data_pipeline import rlds_dataset
+        rng = np.random.default_rng(index)
+        n, size = EPISODE_STEPS + 1, self.image_size
+        texture = np.random.default_rng(0).integers(0, 256, (size * 2, size * 2, 3), dtype=np.uint8)
+        shift = rng.integers(0, size, 2)
+        frames = np.stack([np.roll(texture, (t + shift[0], 2 * t + shift[1]), (0, 1))[:size, :size] for t in range(n)])
         frames[:, ::4] //= 2  # stripes: some structure for zlib, as rendered frames have
         ep = {"image": frames, "state": rng.normal(size=(n, 17)).astype(np.float32),
               "action": rng.uniform(-1, 1, (n, 6)).astype(np.float32),
               "raw_action": rng.normal(0, 3, (n, 6)).astype(np.float32), "reward": np.zeros(n, np.float32),
               "is_first": np.arange(n) == 0, "is_last": np.arange(n) == n - 1, "is_terminal": np.zeros(n, bool),
-              "meta_seed": np.int64(i), "meta_video": np.str_(""), "meta_return": np.float32(0)}
-        with open(target + ".partial", "wb") as f:
-            np.savez(f, **ep)
-        os.replace(target + ".partial", target)
+              "meta_index": index, "meta_seed": index, "meta_video": "", "meta_return": 0.0}
+        return rlds_dataset.episode_example(ep, {})
+
+
+def synthesise(path_root: str, num_episodes: int, image_size: int) -> str:
+    """A dataset of ``num_episodes`` moving-texture episodes in the project's TFDS format."""
+    from data_pipeline import rlds_dataset
+    name = f"synthetic_{num_episodes}x{image_size}px"
+    path = rlds_dataset.dataset_dir(path_root, name)
+    if os.path.isfile(os.path.join(path, "dataset_info.json")):
+        return path
     settings = {"env": {"task": "cheetah-run"}, "num_train": num_episodes, "num_eval": 0, "num_steps": EPISODE_STEPS}
-    builder = rlds_dataset.DcsTrajectories(
-        config=rlds_dataset.DcsConfig(name=name, image_size=image_size, state_dim=17, action_dim=6),
-        data_dir=path_root, staging_dir=staging, split_sizes={"train": num_episodes},
-        metadata={"settings": settings, "labeled_subsets": {}}, file_format="array_record")
-    import tensorflow_datasets as tfds
-    tfds.display_progress_bar(False)
-    builder.download_and_prepare()
-    shutil.rmtree(staging, ignore_errors=True)
-    return path
+    shapes = {"length": EPISODE_STEPS + 1, "image_size": image_size, "state_dim": 17, "action_dim": 6}
+    return rlds_dataset.write_dataset(path, {"train": num_episodes}, shapes,
+                                      {"settings": settings, "labeled_subsets": {}}, _SyntheticSource(image_size))
 
 
 def measure(path: str, mode: str) -> dict:

@@ -90,7 +90,7 @@ def write_dataset(path: str, split_sizes: dict[str, int], shapes: dict, metadata
 
     The shards go to ``path + '.incomplete'`` first; a re-run resumes there if ``claim`` (what makes
     two writes the same) matches, and refuses otherwise. ``shapes``: length, image_size, state_dim,
-    action_dim. ``num_shards`` > 0: at most that many shards per split; 0 sizes shards to about 1 GiB raw.
+    action_dim. ``num_shards`` > 0: at most that many shards per split; 0 sizes shards to about 256 MiB raw.
     """
     folder = path + ".incomplete"
     _claim(folder, claim if claim is not None else metadata.get("settings", {}))

@@ -19,7 +19,7 @@ _LABELED = flags.DEFINE_list("labeled", None, "labeled files (default: those bes
 _DATA_DIR = flags.DEFINE_string("data_dir", "data", "where datasets live (as in configs/collect.py)")
 _NAME = flags.DEFINE_string("name", "", "dataset name (default: the training file's name without -5k)")
 _WORKERS = flags.DEFINE_integer("workers", 1, "writer processes")
-_SHARDS = flags.DEFINE_integer("num_shards", 0, "at most this many shards per split (0: about 1 GiB each)")
+_SHARDS = flags.DEFINE_integer("num_shards", 0, "at most this many shards per split (0: about 256 MiB each)")
 flags.mark_flag_as_required("train")
 
 

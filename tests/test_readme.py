@@ -5,8 +5,9 @@ a fresh folder laid out like a checkout (its files linked in, without data/ and 
 README order, so later blocks use what earlier ones built. The only changes to the text: config
 variants become ``smoke`` (``:small``/``:paper`` -> ``:smoke``, ``--variant=small`` ->
 ``--variant=smoke``, dataset paths name the smoke collection's), /data/DAVIS becomes a folder
-of fake DAVIS videos, the multi-host port is a free one, and the flags in TINY are appended
-(later flags win) to shrink the longest jobs.
+of fake DAVIS videos, the multi-host port is a free one, the released datasets are downloaded
+from a folder of small synthetic files in their layout (LAM_JAX_RELEASE_URL=file://...), and the
+flags in TINY are appended (later flags win) to shrink the longest jobs.
 ``bash scripts/test.sh`` is this suite itself and is not run again.
 """
 import os
@@ -29,6 +30,10 @@ TINY = {
     "bench_collection.py": "--steps=20 --presets=vanilla --qualities=fast --workers=1",
     "bench_train.py": "--variants=smoke --methods=lapo --dtypes=float32 --steps=1",
     "bench_loading.py": "--sizes_gb=0.004,0.008 --image_size=32",
+    "bench_import.py": "--sizes_gb=0.01 --workers=1,2",
+    "experiments.import_hdf5": "--workers=2",
+    "runs/laom_labels_paper": "--config.num_steps=20",
+    "runs/laom_paper": "--config.num_steps=20",
 }
 SKIP = ("bash scripts/test.sh",)
 
@@ -72,6 +77,14 @@ def _fake_davis(root: str) -> str:
     return os.path.join(root, "DAVIS")
 
 
+def _fake_release(root: str) -> str:
+    """cheetah-run's released files, tiny: 130 trajectories of 20 frames (labeled files up to 128)."""
+    from data_pipeline import synthetic_released
+    folder = os.path.join(root, "release_server")
+    synthetic_released.write_release(folder, 130, 3, labeled=(2, 4, 8, 16, 32, 64, 128), length=20)
+    return "file://" + folder
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -96,7 +109,8 @@ def test_readme_shows_the_two_commands():
 
 @pytest.mark.slow
 def test_every_readme_command_runs(checkout):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=REPO, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=REPO, XLA_FLAGS="--xla_force_host_platform_device_count=2",
+               LAM_JAX_RELEASE_URL=_fake_release(str(checkout)))
     env.pop("PYTEST_CURRENT_TEST", None)
     davis = _fake_davis(str(checkout))
     for i, block in enumerate(readme_blocks()):
@@ -115,3 +129,5 @@ def test_every_readme_command_runs(checkout):
     assert (checkout / "runs" / "main" / "results.md").exists()
     assert (checkout / "runs" / "ladder" / "results.json").exists()
     assert (checkout / "runs" / "laom_decoder" / "checkpoints").is_dir()
+    assert (checkout / "runs" / "laom_labels_paper" / "report.json").exists()  # trained on the imported data
+    assert (checkout / "runs" / "laom_paper" / "report.json").exists()  # trained on the .hdf5 file
