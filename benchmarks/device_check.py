@@ -1,6 +1,6 @@
 """The accelerator check: the ``paper`` configs measured on a GPU in one prepared run.
 
-  python benchmarks/device_check.py --out DIR [--smoke] [--budget_s 480]
+  python benchmarks/device_check.py --out DIR [--smoke] [--budget_s 540] [--parts env,step:lapo,...]
 
 Parts run most important first, each in a fresh process (its own peak memory; a failure or an
 out-of-memory stays in its part), and DIR/device.json is rewritten after each, so a run cut short
@@ -14,11 +14,12 @@ skipped and says so.
   chip's ridge point (compute- or memory-bound), peak device memory;
 - ``full_size``: the reference's data regime, 5000 episodes of 1001 frames at 64 px (61.5 GB)
   placed in device memory through the training path, then LAOM ``paper`` steps from them;
-  placement GB/s, samples/s, peak memory, and the projected time of the paper's LAOM pretraining
+  set-up GB/s (placement included), samples/s, peak memory, and the projected time of the paper's LAOM pretraining
   (10 epochs of 5000 x 990 windows at batch 512);
-- ``numerics``: one LAOM ``small`` float32 step on the GPU against the same step on the CPU
-  (largest relative parameter difference), and two identical GPU runs compared bit for bit, with
-  the default XLA flags and with ``--xla_gpu_deterministic_ops=true``;
+- ``numerics``: three LAOM ``small`` float32 steps on the GPU against the same steps on the CPU
+  (relative difference of each parameter array; also with full-precision float32 matmuls instead
+  of XLA's TF32 default), and two identical GPU runs compared bit for bit, with the default XLA
+  flags and with ``--xla_gpu_deterministic_ops=true``;
 - ``flags:laom``: the LAOM ``paper`` step again under other XLA GPU flags.
 ``--smoke`` runs every part at smoke sizes on whatever device there is (a CPU dry run for tests).
 """
@@ -39,8 +40,9 @@ RIDGE_FLOP_PER_BYTE = {"H200": 206.0, "H100": 295.0}  # dense bf16 peak / HBM ba
 FLAG_SETS = {"autotune_off": "--xla_gpu_autotune_level=0",
              "deterministic": "--xla_gpu_deterministic_ops=true"}
 # (part, seconds it needs at most, at paper size), most important first.
-PARTS = [("env", 60), ("matmul", 60), ("step:laom", 150), ("full_size", 240), ("numerics", 150),
-         ("step:lapo", 150), ("step:laom_labels", 150), ("step:idm", 150), ("flags:laom", 200)]
+# The budget may not cover the last ones: run them in a second call with --parts.
+PARTS = [("env", 40), ("matmul", 40), ("step:laom", 120), ("full_size", 200), ("numerics", 150),
+         ("step:lapo", 120), ("step:laom_labels", 120), ("step:idm", 120), ("flags:laom", 200)]
 
 
 # ------------------------------------------------------------------------------ in a part's process
@@ -87,21 +89,34 @@ def _ridge() -> float | None:
     return next((v for k, v in RIDGE_FLOP_PER_BYTE.items() if k in kind), None)
 
 
-def measure_steps(cfg, episodes, labeled, steps: int) -> dict:
+def _cost(stage) -> dict:
+    try:
+        cost = stage.cost_analysis()
+    except Exception:  # noqa: BLE001 (a backend without cost analysis)
+        return {}
+    return (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}
+
+
+def measure_steps(cfg, episodes, labeled, steps: int, check_last: bool = False) -> dict:
     """Compile and time the whole jitted train step of ``cfg`` on placed episodes."""
     import jax
     from lam_jax import train_lam
     start = time.perf_counter()
     trainer = train_lam.Trainer(cfg, episodes, labeled)
     jax.block_until_ready(trainer.data)
-    place_s = time.perf_counter() - start
+    setup_s = time.perf_counter() - start  # model, optimiser and the episodes placed in device memory
+    if check_last:  # the last frame placed is the source's (a buffer of more than 2^31 elements on GPU)
+        import numpy as np
+        last = episodes.load([episodes.num_episodes - 1])
+        assert np.array_equal(np.asarray(trainer.data["frames"][episodes.num_episodes - 1, -1]), last.frames[0, -1])
     start = time.perf_counter()
-    compiled = train_lam.jit_train_step.lower(trainer.step_spec, trainer.state, trainer.health, trainer.data,
-                                              trainer.labeled, trainer.base_key, 0).compile()
+    lowered = train_lam.jit_train_step.lower(trainer.step_spec, trainer.state, trainer.health, trainer.data,
+                                             trainer.labeled, trainer.base_key, 0)
+    compiled = lowered.compile()
     compile_s = time.perf_counter() - start
-    cost = compiled.cost_analysis()
-    cost = (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}
+    cost = _cost(compiled)
     flops, nbytes = float(cost.get("flops", 0.0)), float(cost.get("bytes accessed", 0.0))
+    hlo_flops = float(_cost(lowered).get("flops", 0.0))  # before backend rewrites: a cross-check on MFU
     state, health = trainer.state, trainer.health
     for step in range(3):  # warm-up
         state, health, metrics = compiled(state, health, trainer.data, trainer.labeled, trainer.base_key, step)
@@ -114,7 +129,8 @@ def measure_steps(cfg, episodes, labeled, steps: int) -> dict:
     peak = _peak_tflops(cfg.model.dtype)  # bf16 at paper sizes: MFU against the dense bf16 peak
     ridge = _ridge()
     achieved = flops / step_s / 1e12
-    out = {"batch": cfg.batch_size, "dtype": cfg.model.dtype, "place_s": place_s, "compile_s": compile_s,
+    out = {"batch": cfg.batch_size, "dtype": cfg.model.dtype, "setup_s": setup_s, "compile_s": compile_s,
+           "hlo_gflop_per_sample": hlo_flops / cfg.batch_size / 1e9,
            "step_ms": 1000 * step_s, "samples_per_s": cfg.batch_size / step_s,
            "gflop_per_sample": flops / cfg.batch_size / 1e9, "mb_per_sample": nbytes / cfg.batch_size / 1e6,
            "achieved_tflops": achieved, "mfu": achieved / peak if peak else None,
@@ -172,57 +188,63 @@ def part_step(method: str, smoke: bool) -> dict:
 def part_full_size(smoke: bool) -> dict:
     num, length = (40, 60) if smoke else (5000, 1001)
     episodes = PooledEpisodes(num, length)
-    out = measure_steps(_config("laom", smoke), episodes, None, 3 if smoke else 20)
+    out = measure_steps(_config("laom", smoke), episodes, None, 3 if smoke else 20, check_last=True)
     placed = num * length * (64 * 64 * 3 + 4 * (episodes.action_dim + episodes.state_dim))
     steps = PAPER_EPOCHS * PAPER_WINDOWS / out["batch"]
-    out.update(episodes=num, length=length, placed_gb=placed / 1e9, place_gb_per_s=placed / 1e9 / out["place_s"],
+    out.update(episodes=num, length=length, placed_gb=placed / 1e9, setup_gb_per_s=placed / 1e9 / out["setup_s"],
                paper_laom_steps=steps, paper_laom_pretraining_minutes=steps * out["step_ms"] / 1000 / 60,
                paper_whole_laom_pipeline_h100="6h43m (the paper: pretraining, BC, decoder and evaluation)")
     return out
 
 
 def part_numerics_run(smoke: bool) -> dict:
-    """One LAOM ``small`` float32 step on one device; saves the state after it (every float array,
-    flattened) to $LAM_JAX_NUMERICS_OUT and returns the loss."""
+    """Three LAOM ``small`` float32 steps on one device (no warm-up, so the parameters move); saves
+    the state after them (every float array) to $LAM_JAX_NUMERICS_OUT and returns the losses."""
     import jax
     import numpy as np
-    from lam_jax.data import synthetic_episodes
     from lam_jax import methods, train_lam
+    from lam_jax.data import synthetic_episodes
     episodes = synthetic_episodes(8, 60, image_size=32, seed=0)
-    cfg = methods.lam_config("laom", "smoke" if smoke else "small", overrides=["num_steps=100", "dtype=float32",
-                                                                                 "num_devices=1"])
+    cfg = methods.lam_config("laom", "smoke" if smoke else "small",
+                             overrides=["num_steps=100", "warmup_steps=0", "dtype=float32", "num_devices=1"])
     trainer = train_lam.Trainer(cfg, episodes, episodes)
-    state, health, metrics = trainer.train_step(trainer.state, trainer.health, trainer.data, trainer.labeled, 0)
-    leaves = [np.asarray(x, np.float64).ravel() for x in jax.tree.leaves(state)
+    state, health, losses = trainer.state, trainer.health, []
+    for step in range(3):
+        state, health, metrics = trainer.train_step(state, health, trainer.data, trainer.labeled, step)
+        losses.append(float(metrics["loss"]))
+    leaves = [np.asarray(x) for x in jax.tree.leaves(state)
               if hasattr(x, "dtype") and np.issubdtype(x.dtype, np.floating)]
-    flat = np.concatenate(leaves) if leaves else np.zeros(0)
-    path = os.environ["LAM_JAX_NUMERICS_OUT"]
-    np.save(path, flat)
-    return {"loss": float(metrics["loss"]), "platform": jax.devices()[0].platform, "params": int(flat.size)}
+    np.savez(os.environ["LAM_JAX_NUMERICS_OUT"], *leaves)
+    return {"losses": losses, "platform": jax.devices()[0].platform,
+            "matmul_precision": str(jax.config.jax_default_matmul_precision)}
 
 
 def part_numerics(smoke: bool, deadline: float) -> dict:
+    """GPU against CPU, and two identical GPU runs, default flags and deterministic ops; on GPU also
+    with float32 matmuls at full precision (XLA's GPU default for float32 is TF32)."""
     import numpy as np
     folder = os.environ.get("LAM_JAX_SCRATCH", "/tmp")
     runs = {"cpu": {"JAX_PLATFORMS": "cpu"}, "gpu_a": {}, "gpu_b": {}}
-    if not smoke:  # XLA's CPU backend ignores the GPU flag; the dry run skips these two
-        runs.update(det_a={"XLA_FLAGS": FLAG_SETS["deterministic"]}, det_b={"XLA_FLAGS": FLAG_SETS["deterministic"]})
+    if not smoke:  # XLA's CPU backend ignores these; the dry run skips them
+        runs.update(det_a={"XLA_FLAGS": FLAG_SETS["deterministic"]}, det_b={"XLA_FLAGS": FLAG_SETS["deterministic"]},
+                    gpu_highest={"JAX_DEFAULT_MATMUL_PRECISION": "highest"})
     out, arrays = {}, {}
     for name, env in runs.items():
-        path = os.path.join(folder, f"numerics_{name}.npy")
-        out[name] = _child("numerics_run", smoke, deadline, {**env, "LAM_JAX_NUMERICS_OUT": path})
-        if "error" not in out[name]:
-            arrays[name] = np.load(path)
+        path = os.path.join(folder, f"numerics_{name}.npz")
+        out[name] = _child("numerics_run", smoke, deadline, {**env, "LAM_JAX_NUMERICS_OUT": path}, need=60)
+        if "error" not in out[name] and "skipped" not in out[name]:
+            with np.load(path) as f:
+                arrays[name] = [f[k] for k in sorted(f.files, key=lambda k: int(k.split("_")[1]))]
 
     def compare(a, b):
         if a not in arrays or b not in arrays:
             return None
-        x, y = arrays[a], arrays[b]
-        scale = np.maximum(np.abs(x), 1e-6)
-        return {"bit_equal": bool(np.array_equal(x, y)), "max_abs": float(np.max(np.abs(x - y))),
-                "max_rel": float(np.max(np.abs(x - y) / scale)),
-                "median_rel": float(np.median(np.abs(x - y) / scale))}
+        rel = [float(np.linalg.norm(x - y) / max(np.linalg.norm(y), 1e-30)) for x, y in zip(arrays[a], arrays[b])]
+        return {"bit_equal": all(np.array_equal(x, y) for x, y in zip(arrays[a], arrays[b])),
+                "max_leaf_rel_norm": max(rel), "median_leaf_rel_norm": float(np.median(rel)),
+                "max_abs": max(float(np.max(np.abs(x - y))) for x, y in zip(arrays[a], arrays[b]))}
     out["gpu_vs_cpu"] = compare("gpu_a", "cpu")
+    out["gpu_highest_precision_vs_cpu"] = compare("gpu_highest", "cpu")
     out["gpu_twice_default_flags"] = compare("gpu_a", "gpu_b")
     out["gpu_twice_deterministic_ops"] = compare("det_a", "det_b")
     return out
@@ -230,16 +252,17 @@ def part_numerics(smoke: bool, deadline: float) -> dict:
 
 def part_flags(method: str, smoke: bool, deadline: float) -> dict:
     sets = list(FLAG_SETS.items())[:1 if smoke else None]
-    return {name: _child(f"step:{method}", smoke, deadline, {"XLA_FLAGS": flags}) for name, flags in sets}
+    return {name: _child(f"step:{method}", smoke, deadline, {"XLA_FLAGS": flags}, need=120) for name, flags in sets}
 
 
 # ------------------------------------------------------------------------------ the driver
 
-def _child(part: str, smoke: bool, deadline: float, env=None) -> dict:
-    """Runs ``part`` in a fresh process; its JSON, or {'error': ...}."""
+def _child(part: str, smoke: bool, deadline: float, env=None, need: float = 0) -> dict:
+    """Runs ``part`` in a fresh process, for at most twice what it needs; its JSON, or {'error': ...}."""
     left = deadline - time.time()
     if left < 20:
         return {"skipped": f"{left:.0f} s left in the budget"}
+    left = min(left, 2 * (need or dict(PARTS).get(part, 120)))
     cmd = [sys.executable, os.path.abspath(__file__), "--part", part, "--deadline", str(deadline)]
     if smoke:
         cmd.append("--smoke")
@@ -247,7 +270,7 @@ def _child(part: str, smoke: bool, deadline: float, env=None) -> dict:
     try:
         proc = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=left)
     except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {left:.0f} s (the budget's end)"}
+        return {"error": f"timed out after {left:.0f} s"}
     if proc.returncode:
         lines = [x for x in proc.stderr.strip().splitlines() if x.strip()]
         return {"error": (lines[-1] if lines else f"exit code {proc.returncode}")[:500],
@@ -277,7 +300,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=os.environ.get("OUT", "device_out"))
     p.add_argument("--smoke", action="store_true", help="smoke sizes on any device (a CPU dry run)")
-    p.add_argument("--budget_s", type=float, default=480.0, help="stop starting parts after this many seconds")
+    p.add_argument("--budget_s", type=float, default=540.0, help="stop starting parts after this many seconds")
     p.add_argument("--parts", default=",".join(name for name, _ in PARTS))
     p.add_argument("--part", help=argparse.SUPPRESS)
     p.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
@@ -305,8 +328,11 @@ def main():
         with open(os.path.join(args.out, "device.json.tmp"), "w") as f:
             json.dump(report, f, indent=1)
         os.replace(os.path.join(args.out, "device.json.tmp"), os.path.join(args.out, "device.json"))
+        if part == "env" and not args.smoke and result.get("platform") != "gpu":
+            sys.exit(f"no GPU found (platform {result.get('platform')!r}): the paper-size parts would run on "
+                     "the host for hours; use --smoke for a dry run")
     for name in os.listdir(args.out):  # numerics scratch arrays do not come back
-        if name.startswith("numerics_") and name.endswith(".npy"):
+        if name.startswith("numerics_") and name.endswith(".npz"):
             os.remove(os.path.join(args.out, name))
 
 
@@ -316,7 +342,7 @@ def _summary(r: dict) -> str:
     if "skipped" in r:
         return r["skipped"]
     keys = ("samples_per_s", "mfu", "step_ms", "compile_s", "peak_gib", "tflops", "paper_laom_pretraining_minutes",
-            "place_gb_per_s", "device_kind")
+            "setup_gb_per_s", "device_kind")
     return " ".join(f"{k}={r[k]:.4g}" if isinstance(r[k], float) else f"{k}={r[k]}" for k in keys if r.get(k))
 
 

@@ -27,7 +27,9 @@ def get_config(arg=None):
     # Evaluation: the reference's protocol is 25 episodes, seeds 0-24, on the training videos.
     c.eval = ml_collections.ConfigDict(dict(
         episodes=25, seed=0, split="train",  # 'eval': the unseen validation videos instead
-        workers=2, max_steps=0))  # max_steps 0: whole episodes (1000 steps)
+        workers=2, max_steps=0,  # max_steps 0: whole episodes (1000 steps)
+        davis_path="",  # the DAVIS root; "" -> the dataset's own setting (procedural videos if it has none)
+        allow_procedural=False))  # evaluate a released dataset (rendered on DAVIS) with procedural videos
     c.dtype = "bfloat16"
     c.seed = 0  # actor and decoder initialisation and batch sampling
     c.labeled_trajectories = 128

@@ -35,7 +35,7 @@ class ReleasedFileError(ValueError):
 
 
 def is_hdf5_path(path: str) -> bool:
-    return os.path.splitext(path)[1] in (".hdf5", ".h5")
+    return os.path.splitext(path)[1].lower() in (".hdf5", ".h5")
 
 
 def sibling_files(train_path: str) -> tuple[str, dict[int, str]]:
@@ -91,10 +91,14 @@ def trajectory_keys(f, path: str) -> list[str]:
 
 def _check_storage(ds, file_size: int, where: str) -> None:
     """A dataset whose bytes lie beyond the end of the file was cut off (a truncated download)."""
-    offset = ds.id.get_offset()
-    if offset is not None:
+    if ds.chunks is None:  # contiguous
+        offset = ds.id.get_offset()
+        if offset is None:
+            if ds.size:
+                raise ReleasedFileError(f"{where}: no data stored (the writer was stopped before writing it)")
+            return
         end = offset + ds.id.get_storage_size()
-    else:  # chunked
+    else:
         chunks = [ds.id.get_chunk_info(i) for i in range(ds.id.get_num_chunks())]
         end = max((c.byte_offset + c.size for c in chunks), default=0)
     if end > file_size:
@@ -165,6 +169,24 @@ def as_episode(arrays: dict, index: int, traj_return: float) -> dict:
             "meta_index": index, "meta_seed": -1, "meta_return": np.float32(traj_return), "meta_video": ""}
 
 
+# Checks are costly on a 5000-trajectory file and stages open it several times: done once per
+# process for each file as it is on disk (path, size, modification time).
+_STRUCTURE_CACHE: dict = {}
+_LABELED_CACHE: dict = {}
+
+
+def _identity(path: str) -> tuple:
+    st = os.stat(path)
+    return os.path.abspath(path), st.st_size, st.st_mtime_ns
+
+
+def _checked(path: str, f) -> dict:
+    key = _identity(path)
+    if key not in _STRUCTURE_CACHE:
+        _STRUCTURE_CACHE[key] = check_structure(f, path)
+    return _STRUCTURE_CACHE[key]
+
+
 class ReleasedFiles:
     """A released training file with its eval file (split 'eval') and labeled files, read in place.
 
@@ -182,7 +204,7 @@ class ReleasedFiles:
             self.files["eval"] = eval_path
         self.labeled_paths = list(found_labeled.values()) if labeled_paths is None else list(labeled_paths)
         self._handles, self._lock = {}, threading.Lock()
-        self.info = {split: check_structure(self.handle(split), p) for split, p in self.files.items()}
+        self.info = {split: _checked(p, self.handle(split)) for split, p in self.files.items()}
         train = self.info["train"]
         for split, info in self.info.items():
             for key in ("length", "image_size", "state_dim", "action_dim"):
@@ -190,7 +212,10 @@ class ReleasedFiles:
                     raise ReleasedFileError(f"{self.files[split]}: {key} {info[key]} differs from the training "
                                             f"file's {train[key]} ({train_path})")
         self.metadata = self._metadata(train)
-        self.metadata["labeled_subsets"] = {str(k): v for k, v in sorted(self._labeled_subsets().items())}
+        key = (_identity(train_path), tuple(_identity(p) for p in self.labeled_paths))
+        if key not in _LABELED_CACHE:
+            _LABELED_CACHE[key] = {str(k): v for k, v in sorted(self._labeled_subsets().items())}
+        self.metadata["labeled_subsets"] = _LABELED_CACHE[key]
 
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if k not in ("_handles", "_lock")}
@@ -211,7 +236,9 @@ class ReleasedFiles:
     def _metadata(self, train: dict) -> dict:
         a = train["attrs"]
         task = f"{a['domain_name']}-{a['task_name']}"
-        env = {"task": task, "preset": a["difficulty"], "image_size": train["image_size"], "split": "train"}
+        # Rendered at MuJoCo's default quality (shadows, multisampling) on DAVIS videos not named here.
+        env = {"task": task, "preset": a["difficulty"], "image_size": train["image_size"], "split": "train",
+               "render_quality": "paper"}
         settings = {"env": env, "num_train": train["num_trajectories"],
                     "num_eval": self.info["eval"]["num_trajectories"] if "eval" in self.info else 0,
                     "num_steps": train["length"], "seed": None, "source": "released hdf5"}

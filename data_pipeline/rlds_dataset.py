@@ -93,17 +93,18 @@ def write_dataset(path: str, split_sizes: dict[str, int], shapes: dict, metadata
     action_dim. ``num_shards`` > 0: at most that many shards per split; 0 sizes shards to about 256 MiB raw.
     """
     folder = path + ".incomplete"
-    _claim(folder, claim if claim is not None else metadata.get("settings", {}))
+    if os.path.exists(path):
+        raise FileExistsError(f"{path} exists but is not a complete dataset (no dataset_info.json); delete it")
     plans = [shard_writer.plan_split(split, n, example_bytes(**shapes), num_shards=num_shards)
              for split, n in split_sizes.items() if n]
     name = os.path.basename(os.path.dirname(path))
     dims = {k: shapes[k] for k in ("image_size", "state_dim", "action_dim")}
-
-    split_bytes = shard_writer.write_splits(folder, DATASET_NAME, functools.partial(rlds_features, **dims), plans,
-                                            source, workers, desc=f"write {name}")
-    info = dataset_info(name, metadata=metadata, data_dir=path, **dims)
-    os.remove(os.path.join(folder, CLAIM_FILE))
-    return shard_writer.finish(folder, path, info, plans, split_bytes)
+    with shard_writer.exclusive(folder):
+        _claim(folder, claim if claim is not None else metadata.get("settings", {}))
+        split_bytes = shard_writer.write_splits(folder, DATASET_NAME, functools.partial(rlds_features, **dims),
+                                                plans, source, workers, desc=f"write {name}")
+        info = dataset_info(name, metadata=metadata, data_dir=path, **dims)
+        return shard_writer.finish(folder, path, info, plans, split_bytes, remove=(CLAIM_FILE,))
 
 
 CLAIM_FILE = "writing.json"

@@ -13,8 +13,10 @@ unencoded example); worker processes (spawned) each open their own.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
+import fcntl
 import json
 import math
 import multiprocessing as mp
@@ -28,6 +30,7 @@ from tqdm.auto import tqdm
 
 SHARD_BYTES = 1 << 28  # raw bytes of examples per shard: 250 shards for the 61 GB split, enough to share among writers
 PROGRESS_DIR = ".shards_done"  # inside the unfinished folder; removed when the dataset is complete
+LOCK_FILE = ".writer.lock"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,12 +71,17 @@ def _done_marker(folder: str, dataset_name: str, plan: SplitPlan, shard: int) ->
 
 
 def done_bytes(folder: str, dataset_name: str, plan: SplitPlan, shard: int) -> int | None:
-    """Serialised bytes of a finished shard, or None if it must be (re)written."""
+    """Serialised bytes of a finished shard, or None if it must be (re)written (also when it was
+    written for another range of examples, by a write with other shard sizes)."""
     marker = _done_marker(folder, dataset_name, plan, shard)
     if not (os.path.isfile(marker) and os.path.isfile(os.path.join(folder, shard_name(dataset_name, plan, shard)))):
         return None
     with open(marker) as f:
-        return int(json.load(f)["num_bytes"])
+        done = json.load(f)
+    examples = plan.examples(shard)
+    if [done.get("start"), done.get("stop")] != [examples.start, examples.stop]:
+        return None
+    return int(done["num_bytes"])
 
 
 def _fsync(path: str) -> None:
@@ -117,17 +125,39 @@ def write_shard(folder: str, dataset_name: str, features, plan: SplitPlan, shard
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    _atomic_json(_done_marker(folder, dataset_name, plan, shard), {"num_bytes": num_bytes,
-                                                                    "num_examples": len(plan.examples(shard))})
+    examples = plan.examples(shard)
+    _atomic_json(_done_marker(folder, dataset_name, plan, shard),
+                 {"num_bytes": num_bytes, "start": examples.start, "stop": examples.stop})
     return num_bytes
 
 
-def remove_leftovers(folder: str) -> None:
-    """Temporary files of killed writers (a finished shard is only ever renamed into place)."""
+def remove_leftovers(folder: str, dataset_name: str, plans: list[SplitPlan]) -> None:
+    """Temporary files of killed writers, and shards (with their markers) of a write planned with
+    other shard sizes, which the dataset must not keep."""
+    planned = {shard_name(dataset_name, p, s) for p in plans for s in range(p.num_shards)}
     for root, _, names in os.walk(folder):
         for name in names:
-            if ".tmp" in name:
+            shard = name[:-len(".json")] if root.endswith(PROGRESS_DIR) else name
+            if ".tmp" in name or (".array_record-" in shard and shard not in planned):
                 os.remove(os.path.join(root, name))
+
+
+@contextlib.contextmanager
+def exclusive(folder: str):
+    """One writer per folder: a second one stops at once instead of deleting the first's files."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, LOCK_FILE), "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            raise RuntimeError(f"another process (pid {f.read().strip() or '?'}) is writing {folder}; "
+                               "wait for it or stop it") from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        yield
 
 
 def write_splits(folder: str, dataset_name: str, make_features, plans: list[SplitPlan], source,
@@ -137,7 +167,7 @@ def write_splits(folder: str, dataset_name: str, make_features, plans: list[Spli
     ``make_features()`` builds the TFDS FeaturesDict (picklable: workers call it themselves).
     """
     os.makedirs(os.path.join(folder, PROGRESS_DIR), exist_ok=True)
-    remove_leftovers(folder)
+    remove_leftovers(folder, dataset_name, plans)
     totals = {p.split: 0 for p in plans}
     todo = []
     for p in plans:
@@ -221,8 +251,11 @@ def _write_in_workers(folder, dataset_name, make_features, todo, source, workers
             proc.join()
 
 
-def finish(folder: str, final: str, info, plans: list[SplitPlan], split_bytes: dict[str, int]) -> str:
-    """Writes the TFDS metadata (``info``: the builder's DatasetInfo) and moves ``folder`` to ``final``."""
+def finish(folder: str, final: str, info, plans: list[SplitPlan], split_bytes: dict[str, int],
+           remove=()) -> str:
+    """Writes the TFDS metadata (``info``: the dataset's DatasetInfo), moves ``folder`` to ``final``,
+    then removes the progress markers and the files named in ``remove``. Killed before the move, a
+    re-run finds every shard done and finishes; after it, the dataset is complete."""
     import tensorflow_datasets as tfds
     from tensorflow_datasets.core import naming
     splits = []
@@ -233,12 +266,15 @@ def finish(folder: str, final: str, info, plans: list[SplitPlan], split_bytes: d
                                           num_bytes=split_bytes[p.split], filename_template=template))
     info.set_splits(tfds.core.SplitDict(splits))
     info.set_file_format("array_record", override=True)
-    info.write_to_directory(folder)
-    shutil.rmtree(os.path.join(folder, PROGRESS_DIR), ignore_errors=True)
     for p in plans:  # every shard named in the metadata must be there
         for s in range(p.num_shards):
             if not os.path.isfile(os.path.join(folder, shard_name(info.name, p, s))):
                 raise FileNotFoundError(f"shard {s} of split {p.split!r} missing in {folder}")
+    info.write_to_directory(folder)
     os.makedirs(os.path.dirname(final), exist_ok=True)
     os.replace(folder, final)
+    shutil.rmtree(os.path.join(final, PROGRESS_DIR), ignore_errors=True)
+    for name in (*remove, LOCK_FILE):
+        if os.path.exists(os.path.join(final, name)):
+            os.remove(os.path.join(final, name))
     return final

@@ -13,7 +13,6 @@ from lam_jax import runtime  # noqa: F401
 
 from absl import app, flags  # noqa: E402
 
-from data_pipeline import dcs  # noqa: E402
 from lam_jax import data as data_lib  # noqa: E402
 from lam_jax.stages import cli, downstream  # noqa: E402
 
@@ -28,10 +27,10 @@ def main(argv):
     if not dataset:
         raise SystemExit("give --dataset: it names the environment and distractors to evaluate in")
     dcfg = cli.CONFIG.value
-    env = data_lib.DatasetEpisodes(dataset, "train").dataset.metadata["settings"]["env"]
+    metadata = data_lib.DatasetEpisodes(dataset, "train").dataset.metadata
     policy, frame_stack = downstream.load_policy(actor, _DECODER.value or None)
     out = cli.OUT.value or os.path.join(actor, "eval.json")
-    result = downstream.evaluate(policy, frame_stack, dcs.EnvConfig(**{**env, "split": dcfg.eval.split}), dcfg, out)
+    result = downstream.evaluate(policy, frame_stack, downstream.eval_env(metadata, dcfg), dcfg, out)
     print(json.dumps({k: result[k] for k in ("mean_return", "normalized_return", "expert_normalized_return")},
                      indent=1))
 

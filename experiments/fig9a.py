@@ -33,7 +33,7 @@ _WORKERS = flags.DEFINE_integer("workers", 1, "runs side by side, one per core (
 
 def main(argv):
     del argv
-    dataset = datasets.dataset_path(_DATASET.value, _COLLECT.value)
+    dataset = datasets.require_eval_split(datasets.dataset_path(_DATASET.value, _COLLECT.value), "fig9a")
     budgets = [int(k) for k in _LABELED.value]
     seeds = [int(s) for s in _SEEDS.value]
     lam_set = methods.budget(_SET.value, _VARIANT.value, FIG9A_LAM_BUDGET)

@@ -31,7 +31,7 @@ _WORKERS = flags.DEFINE_integer("workers", 1, "runs side by side, one per core w
 
 def main(argv):
     del argv
-    dataset = datasets.dataset_path(_DATASET.value, _COLLECT.value)
+    dataset = datasets.require_eval_split(datasets.dataset_path(_DATASET.value, _COLLECT.value), "the ladder")
     large = methods.lam_config("laom", _VARIANT.value, overrides=_SET.value).model.latent_dim
     all_rungs = ladder.rungs(large)
     chosen = [r for r in all_rungs if not _RUNGS.value or r.name in _RUNGS.value]

@@ -22,11 +22,9 @@ from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from configs import collect as collect_configs  # noqa: E402
-from data_pipeline import dcs  # noqa: E402
 from lam_jax import data as data_lib  # noqa: E402
 from lam_jax import ladder, main_report, methods, parallel, run_dir  # noqa: E402
-from lam_jax.stages import baselines, datasets, pipeline  # noqa: E402
-from lam_jax.stages.downstream import steps as downstream_steps  # noqa: E402
+from lam_jax.stages import baselines, datasets, downstream, pipeline  # noqa: E402
 
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
 _LABELED = flags.DEFINE_integer("labeled", 4, "labeled trajectories k")
@@ -66,7 +64,7 @@ def main(argv):
     dcfg = pipeline.downstream_config(pipeline.PipelineSpec("laom", dataset, _LABELED.value, 0, _VARIANT.value,
                                                             downstream_overrides=down_set))
     train = data_lib.DatasetEpisodes(dataset, "train")
-    env_cfg = dcs.EnvConfig(**{**train.dataset.metadata["settings"]["env"], "split": dcfg.eval.split})
+    env_cfg = downstream.eval_env(train.dataset.metadata, dcfg)
     random_path = os.path.join(_OUT.value, "random_policy.json")
     # The random policy's episodes run beside the pipelines rather than alone after them.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -80,7 +78,7 @@ def main(argv):
         random_returns = random_done.result()
     command = " ".join(["python -m experiments.main", *sys.argv[1:]])
     path, table = main_report.write(_OUT.value, summaries, random_returns, env_cfg, dataset, command,
-                                     downstream_steps(dcfg.bc, train))
+                                     downstream.steps(dcfg.bc, train))
     print(table)
     print(f"report: {path}")
 

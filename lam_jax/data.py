@@ -58,6 +58,11 @@ class Episodes:
     subset = load
 
 
+def is_released_file(path: str) -> bool:
+    from data_pipeline import released
+    return released.is_hdf5_path(path)
+
+
 def open_dataset(path: str, eval_path: str | None = None, labeled_paths=None):
     """A built TFDS dataset folder, or a released ``.hdf5`` training file read in place (with its
     eval and labeled files: by default those beside it with the released names)."""

@@ -12,7 +12,7 @@ SAFE_KEYS = ("num_steps", "num_epochs", "stop_at", "log_every", "save_every", "k
 
 
 # Keys added after runs were made: absent from an older run's config, they hold these defaults.
-ADDED_KEYS = {"data.eval_path": "", "data.labeled_paths": ""}
+ADDED_KEYS = {"data.eval_path": "", "data.labeled_paths": "", "eval.davis_path": "", "eval.allow_procedural": False}
 
 
 class ConfigMismatchError(ValueError):

@@ -1,4 +1,5 @@
-"""Process set-up for the entry points: quiet third-party logs and a persistent XLA compile cache.
+"""Process set-up for the entry points: quiet third-party logs, a persistent XLA compile cache and
+95% of an accelerator's memory for JAX (XLA_PYTHON_CLIENT_MEM_FRACTION, default 75%).
 
 Import it before the libraries it configures. Third-party start-up noise is silenced at its
 source (our own progress bars and errors stay; LAM_JAX_VERBOSE=1 shows everything). Compiled
@@ -22,6 +23,10 @@ if not os.environ.get("LAM_JAX_VERBOSE"):
         absl_logging.set_verbosity(absl_logging.WARNING)
     except ImportError:
         pass
+
+# JAX takes 75% of an accelerator's memory by default; the paper's regime keeps a 61.5 GB dataset
+# in device memory beside training, which an 80 GB card holds only with more.
+os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.95")
 
 if os.environ.get("LAM_JAX_COMPILE_CACHE", "1") != "0":
     cache_root = os.environ.get("LAM_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "lam_jax"))

@@ -72,6 +72,18 @@ def _zeros_on(device, shape, dtype):
     return jax.jit(lambda: jnp.zeros(shape, dtype), out_shardings=SingleDeviceSharding(device))()
 
 
+def _check_fits(device, nbytes: int) -> None:
+    """Stops before placing episodes that cannot fit beside training (accelerators report their memory)."""
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if not stats or not stats.get("bytes_limit"):
+        return
+    free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+    if nbytes > 0.9 * free:
+        raise MemoryError(f"the episodes for {device} take {nbytes / 2 ** 30:.1f} GiB but {free / 2 ** 30:.1f} GiB of "
+                          "its memory is free for JAX (XLA_PYTHON_CLIENT_MEM_FRACTION sets how much it may take): "
+                          "train with --config.data.streaming=True, or on more devices")
+
+
 def place_episodes(source, mesh, chunk_episodes: int = 8) -> dict:
     """Episodes of ``source`` -> device arrays {frames, actions, states} split along the data axis.
 
@@ -87,6 +99,7 @@ def place_episodes(source, mesh, chunk_episodes: int = 8) -> dict:
     per_device = {k: [] for k in shapes}
     for device, index in split.addressable_devices_indices_map((len(rows),)).items():
         mine = rows[index[0]]
+        _check_fits(device, len(mine) * sum(int(np.prod(s)) * np.dtype(d).itemsize for s, d in shapes.values()))
         bufs = {k: _zeros_on(device, (len(mine), *shape), dtype) for k, (shape, dtype) in shapes.items()}
         for start in range(0, len(mine), chunk_episodes):
             eps = source.load(mine[start:start + chunk_episodes])

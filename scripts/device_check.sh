@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The accelerator check (benchmarks/device_check.py): the paper configs measured on a GPU in one
-# prepared run, within 8 minutes. On the lent device machine, from the repository root:
+# prepared run, within 9 minutes. On the lent device machine, from the repository root:
 #   bash scripts/device_check.sh            # writes $OUT/device.json and $OUT/device_check.log
 #   bash scripts/device_check.sh --smoke    # the same at smoke sizes on any machine (a CPU dry run)
 # The one package the machine's image lacks, ml-collections (pure Python, Apache-2.0; its needs

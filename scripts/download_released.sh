@@ -27,7 +27,14 @@ for f in "${files[@]}"; do
     continue
   fi
   echo "downloading $f"
-  curl -fL --retry 5 --progress-bar -C - -o "$dir/$f.part" "$base/$f"
+  if ! curl -fL --retry 5 --progress-bar -C - -o "$dir/$f.part" "$base/$f"; then
+    # A .part already whole makes the resumed request fail (416): keep it if its size is the file's.
+    size=$(curl -sfIL "$base/$f" | tr -d '\r' | awk 'tolower($1) == "content-length:" {n = $2} END {print n}')
+    if [ -z "$size" ] || [ "$(stat -c %s "$dir/$f.part" 2>/dev/null)" != "$size" ]; then
+      echo "downloading $f failed; run this again to resume" >&2
+      exit 1
+    fi
+  fi
   mv "$dir/$f.part" "$dir/$f"
 done
 echo "done: ${#files[@]} files in $dir"

@@ -45,4 +45,4 @@ def test_device_check_smoke_runs_every_part(tmp_path):
     assert numerics["gpu_twice_default_flags"]["bit_equal"]
     assert "error" not in parts["flags:laom"]["autotune_off"]
     assert (out_dir / "device_check.log").read_text().count(": ok") == len(parts)
-    assert not list(out_dir.glob("numerics_*.npy"))  # scratch arrays removed
+    assert not list(out_dir.glob("numerics_*.npz"))  # scratch arrays removed

@@ -184,3 +184,59 @@ def test_streaming_from_the_file_and_explicit_paths(release, tmp_path):
     report = _pretrain(renamed, tmp_path / "stream", streaming=True, buffer_episodes=4, buffer_steps=3,
                        eval_path=eval_file, labeled_paths=labeled)
     assert np.isfinite(report["final_metrics"]["loss"]) and "held_out" in report
+
+
+def test_a_resumed_import_with_other_shard_sizes_loses_nothing(release, tmp_path, monkeypatch):
+    original, calls = import_hdf5.ReleasedSource.example, []
+
+    def crash_after_7(self, split, index):
+        calls.append(index)
+        if len(calls) > 7:
+            raise KeyboardInterrupt
+        return original(self, split, index)
+    monkeypatch.setattr(import_hdf5.ReleasedSource, "example", crash_after_7)
+    with pytest.raises(KeyboardInterrupt):
+        import_hdf5.import_release(release, str(tmp_path / "data"), num_shards=6)  # 3 shards of 2 done
+    monkeypatch.undo()
+    path = import_hdf5.import_release(release, str(tmp_path / "data"), num_shards=4)  # shards of 3
+    reference = import_hdf5.import_release(release, str(tmp_path / "ref"), num_shards=4)
+    assert _shards(path) == _shards(reference) and len(_shards(path)) == 4 + 3  # train and eval, nothing stale
+    assert sorted(os.listdir(path)) == sorted(os.listdir(reference))  # no markers, claim or lock left
+
+
+def test_a_second_writer_stops_at_once(tmp_path):
+    from data_pipeline import shard_writer
+    with shard_writer.exclusive(str(tmp_path)):
+        with pytest.raises(RuntimeError, match=rf"another process \(pid {os.getpid()}\) is writing"):
+            with shard_writer.exclusive(str(tmp_path)):
+                pass
+
+
+def test_evaluating_released_data_needs_davis_or_says_procedural(release):
+    from configs import downstream as downstream_configs
+    from lam_jax.stages import downstream
+    metadata = released.ReleasedFiles(release).metadata
+    dcfg = downstream_configs.get_config("smoke")
+    with pytest.raises(ValueError, match="rendered on DAVIS videos: evaluate with --config.eval.davis_path"):
+        downstream.eval_env(metadata, dcfg)
+    dcfg.eval.davis_path = "/data/DAVIS"
+    env = downstream.eval_env(metadata, dcfg)
+    assert (env.task, env.preset, env.davis_path, env.render_quality) == (
+        "humanoid-walk", "scale_easy_video_hard", "/data/DAVIS", "paper")
+    dcfg.eval.davis_path, dcfg.eval.allow_procedural = "", True
+    assert downstream.eval_env(metadata, dcfg).davis_path is None
+
+
+def test_vanilla_release_without_eval_file_and_files_that_are_not_datasets(tmp_path):
+    from lam_jax.stages import datasets
+    train = synth.write_release(str(tmp_path), 4, 0, labeled=(2,), difficulty="vanilla", **HUMANOID)
+    assert os.path.basename(train) == "humanoid-walk-vanilla-32px-5k.hdf5"
+    files = released.ReleasedFiles(train)
+    assert files.splits == ["train"] and files.labeled_indices(2) and files.metadata["preset"] == "vanilla"
+    with pytest.raises(SystemExit, match="the ladder reports held-out probes on the eval split"):
+        datasets.require_eval_split(train, "the ladder")
+    cfg = laom_labels.get_config("smoke")
+    cfg.data.path = str(tmp_path / "notes.txt")
+    open(cfg.data.path, "w").close()
+    with pytest.raises(ValueError, match="is a file but not a released .hdf5/.h5 file"):
+        pretrain.validate_data_config(cfg.data)

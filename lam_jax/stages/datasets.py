@@ -7,3 +7,14 @@ from data_pipeline.make_dataset import build_dataset
 def dataset_path(dataset: str, collect_cfg) -> str:
     """``dataset`` if given, else the dataset ``collect_cfg`` describes (collected once, then reused)."""
     return dataset or build_dataset(collect_cfg)
+
+
+def require_eval_split(dataset: str, experiment: str) -> str:
+    """Experiments that report held-out probes stop early on data without an eval split (the
+    released vanilla files have none)."""
+    from lam_jax.data import open_dataset
+    splits = open_dataset(dataset).splits
+    if "eval" not in splits:
+        raise SystemExit(f"{experiment} reports held-out probes on the eval split, which {dataset} lacks "
+                         f"(it has {splits})")
+    return dataset

@@ -28,6 +28,22 @@ from lam_jax.restore import load_lam
 from lam_jax.supervised import fit
 
 
+def eval_env(metadata: dict, dcfg) -> dcs.EnvConfig:
+    """The environment a policy trained on a dataset is evaluated in: the dataset's task and
+    distractors on ``dcfg.eval.split``'s videos, from ``eval.davis_path`` if given. The paper's
+    released files were rendered on DAVIS, which they do not name: they need ``eval.davis_path``
+    (or ``eval.allow_procedural``, to score on procedural videos anyway)."""
+    env = {**metadata["settings"]["env"], "split": dcfg.eval.split}
+    if dcfg.eval.get("davis_path"):
+        env["davis_path"] = dcfg.eval.davis_path
+    released = metadata["settings"].get("source") == "released hdf5"
+    if released and not env.get("davis_path") and env["preset"] != "vanilla" and not dcfg.eval.get("allow_procedural"):
+        raise ValueError("the paper's released data was rendered on DAVIS videos: evaluate with "
+                         "--config.eval.davis_path=/path/to/DAVIS (or --config.eval.allow_procedural=True to "
+                         "score on procedural videos, which the policy never saw)")
+    return dcs.EnvConfig(**env)
+
+
 def _frozen_fn(module, method: str):
     """(fn(frozen_state, batch), frozen_state) calling ``module.method(obs, next)`` inside a step."""
     graphdef, state = nnx.split(module)

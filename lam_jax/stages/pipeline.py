@@ -12,7 +12,6 @@ import json
 import os
 
 from configs import downstream as downstream_configs
-from data_pipeline import dcs
 from lam_jax import data as data_lib
 from lam_jax import methods, run_dir
 from lam_jax.stages import downstream, pretrain
@@ -96,7 +95,7 @@ def run(spec: PipelineSpec, progress: bool = True) -> dict:
             decoder_dir = os.path.join(out, "decoder")
             downstream.train_decoder(dcfg, actor_dir, labeled, decoder_dir)
     policy, frame_stack = downstream.load_policy(actor_dir, decoder_dir)
-    env_cfg = dcs.EnvConfig(**{**train.dataset.metadata["settings"]["env"], "split": dcfg.eval.split})
+    env_cfg = downstream.eval_env(train.dataset.metadata, dcfg)
     summary["eval"] = downstream.evaluate(policy, frame_stack, env_cfg, dcfg, os.path.join(out, "eval.json"),
                                           progress=progress)
     run_dir.write_json(summary_path, summary)

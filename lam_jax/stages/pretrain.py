@@ -22,6 +22,9 @@ def validate_data_config(d) -> None:
         for name in ("synthetic_episodes", "synthetic_length", "image_size"):
             if d[name] < 1:
                 raise ValueError(f"config.data.{name} must be >= 1, got {d[name]}")
+    elif os.path.isfile(d.path) and not data_lib.is_released_file(d.path):
+        raise ValueError(f"config.data.path {d.path!r} is a file but not a released .hdf5/.h5 file; give a "
+                         "dataset folder (.../{name}/1.1.0) or a released training file")
     elif not (os.path.isdir(d.path) or os.path.isfile(d.path)):
         raise FileNotFoundError(f"config.data.path {d.path!r} does not exist; build a dataset with "
                                 "experiments/collect_dataset.py or experiments/import_hdf5.py, give a released "
