@@ -79,8 +79,19 @@ def local_rows(mesh: Mesh, num_rows: int) -> range:
 
 
 def put_replicated(tree, mesh: Mesh):
-    """Host values -> arrays replicated over the whole mesh (every process passes the same values)."""
-    return jax.device_put(tree, replicated(mesh))
+    """Values (host or this process's device arrays) -> arrays replicated over the whole mesh; every
+    process passes the same values. Across processes each leaf goes through host memory: a
+    process-local jax array put on a multi-process sharding keeps a malformed shard list when the
+    process has one device (the first checkpoint save then fails)."""
+    sharding = replicated(mesh)
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def one(x):
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(one(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+        return jax.make_array_from_process_local_data(sharding, np.asarray(x))
+    return jax.tree.map(one, tree)
 
 
 def put_split(tree, mesh: Mesh, num_rows: int):

@@ -1,4 +1,6 @@
-"""2 processes x 2 CPU devices through jax.distributed on 127.0.0.1, against 1 process x 4 devices."""
+"""2 processes through jax.distributed on 127.0.0.1 against one process with as many devices: 2 x 2
+CPU devices against 1 x 4 (save, resume), and 2 x 1 (one device per process, a GPU cluster's
+usual layout) against 1 x 2."""
 import json
 import os
 import socket
@@ -29,17 +31,19 @@ def _env(devices: int) -> dict:
     return env
 
 
-def _pretrain(workdir, processes: int, stop_at: int = 0):
+def _pretrain(workdir, processes: int, stop_at: int = 0, devices: int = 4):
+    """``devices`` in all, over ``processes`` processes."""
     args = [sys.executable, "-m", "experiments.pretrain", *CONFIG, f"--config.workdir={workdir}",
             "--config.num_steps=10", f"--config.stop_at={stop_at}"]
     if processes == 1:
-        out = subprocess.run(args, cwd=REPO, env=_env(4), capture_output=True, text=True, timeout=600)
+        out = subprocess.run(args, cwd=REPO, env=_env(devices), capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, out.stderr[-3000:]
         return [out]
     port = _free_port()
     dist = ["--config.distributed.enabled=True", f"--config.distributed.coordinator_address=127.0.0.1:{port}",
             f"--config.distributed.num_processes={processes}"]
-    procs = [subprocess.Popen(args + dist + [f"--config.distributed.process_id={i}"], cwd=REPO, env=_env(2),
+    procs = [subprocess.Popen(args + dist + [f"--config.distributed.process_id={i}"], cwd=REPO,
+                              env=_env(devices // processes),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(processes)]
     outs = []
     for p in procs:
@@ -67,5 +71,16 @@ def test_two_processes_train_save_resume_like_one_process_with_four_devices(tmp_
     np.testing.assert_allclose(report["final_metrics"]["loss"], reference["final_metrics"]["loss"], rtol=1e-4)
     np.testing.assert_allclose(report["held_out"]["latent_action_probe"]["mse"],
                                reference["held_out"]["latent_action_probe"]["mse"], rtol=1e-3)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+                 _params(tmp_path / "single"), _params(tmp_path / "multi"))
+
+
+@pytest.mark.slow
+def test_one_device_per_process_trains_and_saves_like_one_process(tmp_path):
+    reference = json.loads(_pretrain(tmp_path / "single", 1, devices=2)[0].stdout)
+    outs = _pretrain(tmp_path / "multi", 2, devices=2)  # saves at step 5 and 10
+    report = json.loads(outs[0].stdout)
+    assert sorted(os.listdir(tmp_path / "multi" / "checkpoints")) == ["10", "5"]
+    np.testing.assert_allclose(report["final_metrics"]["loss"], reference["final_metrics"]["loss"], rtol=1e-4)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
                  _params(tmp_path / "single"), _params(tmp_path / "multi"))

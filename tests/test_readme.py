@@ -118,8 +118,10 @@ def test_every_readme_command_runs(checkout):
                                                                            f"127.0.0.1:{_free_port()}")
         if not script.strip():
             continue
-        out = subprocess.run(["bash", "-ec", script + "\nwait"], cwd=checkout, env=env, capture_output=True,
-                             text=True, timeout=1200)
+        # Multi-host blocks run with one device per process, a GPU cluster's usual layout.
+        devices = 1 if "distributed.enabled" in script else 2
+        out = subprocess.run(["bash", "-ec", script + "\nwait"], cwd=checkout, capture_output=True, text=True,
+                             env=dict(env, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}"), timeout=1200)
         assert out.returncode == 0, f"README block {i} failed:\n{script}\n--- stderr ---\n{out.stderr[-4000:]}"
     for block in readme_blocks("python"):
         out = subprocess.run([sys.executable, "-c", _shrink_all(block)], cwd=checkout, env=env,
