@@ -54,7 +54,9 @@ def lam_config() -> ml_collections.ConfigDict:
         enabled=False,  # multi-host through jax.distributed
         coordinator_address="",  # host:port of process 0; "" with the rest empty: cluster auto-detection
         num_processes=0,
-        process_id=-1))
+        process_id=-1,
+        initialization_timeout=900,  # s: processes may start (or compile) this far apart
+        heartbeat_timeout=100))  # s: a process silent this long counts as dead
     c.data = ml_collections.ConfigDict(dict(
         path="",  # a built TFDS dataset dir, or a released .hdf5 training file; "" -> synthetic episodes
         eval_path="",  # released .hdf5 only: the eval file; "" -> the one beside `path` with the released name

@@ -33,8 +33,38 @@ def initialize_distributed(dcfg) -> None:
         raise ValueError("config.distributed.coordinator_address (host:port of process 0) is needed "
                          "when num_processes is given")
     _native_stdout_to_stderr()
-    jax.distributed.initialize(coordinator_address=address, num_processes=num,
-                               process_id=None if pid < 0 else pid)
+    timeout = int(dcfg.get("initialization_timeout", 900))
+    # jaxlib aborts the process (a C++ check failure) when the others do not come in time: say first
+    # what it waits for.
+    print(f"waiting up to {timeout} s (config.distributed.initialization_timeout) for "
+          f"{num or 'all detected'} processes at {address or 'the auto-detected coordinator'}",
+          file=sys.stderr, flush=True)
+    try:
+        jax.distributed.initialize(coordinator_address=address, num_processes=num,
+                                   process_id=None if pid < 0 else pid, initialization_timeout=timeout,
+                                   heartbeat_timeout_seconds=int(dcfg.get("heartbeat_timeout", 100)))
+    except Exception as e:  # noqa: BLE001 (jaxlib raises its own types)
+        raise RuntimeError(f"jax.distributed did not start: not every one of the {num or 'detected'} processes "
+                           f"reached the coordinator {address or '(auto-detected)'} within "
+                           f"config.distributed.initialization_timeout={timeout} s ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    barrier("start", timeout)
+
+
+def barrier(name: str, timeout_s: int) -> None:
+    """Waits for every process (through the coordination service, no collective): processes that
+    start or compile minutes apart then meet before their first collective, whose own set-up (Gloo
+    on CPU) waits only 30 s."""
+    from jax._src import distributed
+    client = distributed.global_state.client
+    if client is None or jax.process_count() == 1:
+        return
+    try:
+        client.wait_at_barrier(f"lam_jax_{name}", timeout_s * 1000)
+    except Exception as e:  # noqa: BLE001
+        raise RuntimeError(f"process {jax.process_index()} waited {timeout_s} s at '{name}' for the other processes "
+                           f"(config.distributed.initialization_timeout): one of them is slow or gone "
+                           f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
 
 
 def _native_stdout_to_stderr() -> None:

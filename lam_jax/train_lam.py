@@ -236,14 +236,25 @@ class Trainer:
         if self.workdir and sharding.is_main_process():
             run_dir.write_json(os.path.join(self.workdir, "model_spec.json"), self.spec)
         carry, start = train_loop.resume({"state": self.state, "health": self.health, "rng": self.base_key})
+        streaming_step = functools.partial(jit_streaming_step, self.step_spec)
+        train_step = functools.partial(jit_train_step, self.step_spec)
+        if jax.process_count() > 1 and start < num_steps:
+            # Compile first, then meet: the first collective's set-up waits only 30 s for the others.
+            if self.streaming:
+                streaming_step = jit_streaming_step.lower(self.step_spec, carry["state"], carry["health"],
+                                                          self._host_batch(start), carry["rng"], start).compile()
+            else:
+                train_step = jit_train_step.lower(self.step_spec, carry["state"], carry["health"], self.data,
+                                                  self.labeled, carry["rng"], start).compile()
+            sharding.barrier("compiled", int(cfg.distributed.get("initialization_timeout", 900)))
 
         def step_fn(carry, step):
             if self.streaming:
-                state, health, metrics = jit_streaming_step(self.step_spec, carry["state"], carry["health"],
-                                                            self._host_batch(step), carry["rng"], step)
+                state, health, metrics = streaming_step(carry["state"], carry["health"], self._host_batch(step),
+                                                        carry["rng"], step)
             else:
-                state, health, metrics = jit_train_step(self.step_spec, carry["state"], carry["health"], self.data,
-                                                        self.labeled, carry["rng"], step)
+                state, health, metrics = train_step(carry["state"], carry["health"], self.data, self.labeled,
+                                                    carry["rng"], step)
             return dict(carry, state=state, health=health), metrics
 
         try:
