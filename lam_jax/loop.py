@@ -8,6 +8,8 @@ diverged run stops with the step named and never writes a non-finite checkpoint.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from typing import Callable
 
@@ -19,6 +21,58 @@ from tqdm.auto import tqdm
 from lam_jax import run_dir, sharding
 from lam_jax.checkpoint import Checkpointer, NonFiniteError
 from lam_jax.metrics import JsonlWriter, read_jsonl, truncate_jsonl
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped training once a checkpoint of the step reached was saved."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+
+class StopRequests:
+    """SIGINT/SIGTERM (what schedulers send before preemption) ask the loop to stop after the step in
+    flight; a second signal interrupts at once. With several processes the one that is signalled
+    names a step two ahead in the coordination service, and every process stops there (the steps
+    are collective, so the processes are at most one step apart)."""
+
+    def __init__(self, key: str):
+        self.key, self.signum, self._old, self._announced = f"lam_jax_stop/{key}", None, {}, False
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:  # the second one: stop now
+            signal.signal(signum, self._old.get(signum, signal.SIG_DFL))
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def stop_now(self, done: int) -> bool:
+        if jax.process_count() == 1:
+            return self.signum is not None
+        from jax._src import distributed
+        client = distributed.global_state.client
+        if self.signum is not None and not self._announced:
+            self._announced = True
+            try:
+                client.key_value_set(self.key, str(done + 2))
+            except Exception:  # noqa: BLE001 (another process named the step first)
+                pass
+        try:
+            stop_at = client.key_value_try_get(self.key)
+        except Exception:  # noqa: BLE001 (not set)
+            return False
+        self.signum = self.signum or signal.SIGTERM
+        return done >= int(stop_at)
 
 
 def new_health(mesh):
@@ -70,33 +124,41 @@ class TrainLoop:
 
     def run(self, step_fn: Callable, carry: dict, start: int, num_steps: int, *, log_every: int, save_every: int,
             batch_size: int, desc: str, progress: bool = True) -> tuple[dict, dict]:
-        """Steps ``start..num_steps``; returns the carry and the last logged metrics."""
+        """Steps ``start..num_steps``; returns the carry and the last logged metrics. SIGINT or
+        SIGTERM stops it after the step in flight, with a checkpoint of that step (TrainingInterrupted)."""
         block_each_step = jax.devices()[0].platform == "cpu"  # XLA CPU collectives can deadlock when queued
         last, t0, samples = {}, time.perf_counter(), 0
         bar = tqdm(range(start, num_steps), initial=start, total=num_steps, desc=desc, unit="step",
                    disable=not (progress and self.main), dynamic_ncols=True)
+        stops = StopRequests(f"{self.workdir or desc}/{start}")
         try:
-            for step in bar:
-                carry, metrics = step_fn(carry, step)
-                if block_each_step:
-                    jax.block_until_ready(metrics)
-                samples += batch_size
-                done = step + 1
-                if done % log_every == 0 or done == num_steps:
-                    self.check_health(carry["health"])
-                    last = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                    last["samples_per_s"] = samples / (time.perf_counter() - t0)
-                    t0, samples = time.perf_counter(), 0
-                    bar.set_postfix(loss=f"{last['loss']:.4g}")
-                    if self.writer:
-                        self.writer.write(done, last)
-                if self.ckpt and (done % save_every == 0 or done == num_steps):
-                    self.check_health(carry["health"])
-                    self.ckpt.save(done, dict(carry, step=sharding.put_replicated(np.int32(done), self.mesh)))
+            with stops:
+                for step in bar:
+                    carry, metrics = step_fn(carry, step)
+                    if block_each_step:
+                        jax.block_until_ready(metrics)
+                    samples += batch_size
+                    done = step + 1
+                    if done % log_every == 0 or done == num_steps:
+                        self.check_health(carry["health"])
+                        last = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                        last["samples_per_s"] = samples / (time.perf_counter() - t0)
+                        t0, samples = time.perf_counter(), 0
+                        bar.set_postfix(loss=f"{last['loss']:.4g}")
+                        if self.writer:
+                            self.writer.write(done, last)
+                    stop = done < num_steps and stops.stop_now(done)
+                    if self.ckpt and (done % save_every == 0 or done == num_steps or stop):
+                        self.check_health(carry["health"])
+                        self.ckpt.save(done, dict(carry, step=sharding.put_replicated(np.int32(done), self.mesh)))
+                    if stop:
+                        saved = "saved a checkpoint of it; the same command resumes" if self.ckpt else "nothing saved"
+                        raise TrainingInterrupted(f"{desc}: stopped by {signal.Signals(stops.signum).name} at step "
+                                                  f"{done} of {num_steps}; {saved}", stops.signum)
         finally:
             bar.close()
             if self.ckpt:
-                self.ckpt.close()
+                self.ckpt.close()  # waits for the last save
         if not last and self.writer and os.path.exists(self.writer.path):  # already finished: the last log
             rows = read_jsonl(self.writer.path)
             last = {k: v for k, v in rows[-1].items() if k != "step"} if rows else {}

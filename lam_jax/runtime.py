@@ -1,5 +1,6 @@
-"""Process set-up for the entry points: quiet third-party logs, a persistent XLA compile cache and
-95% of an accelerator's memory for JAX (XLA_PYTHON_CLIENT_MEM_FRACTION, default 75%).
+"""Process set-up for the entry points: quiet third-party logs, a persistent XLA compile cache,
+95% of an accelerator's memory for JAX (XLA_PYTHON_CLIENT_MEM_FRACTION, default 75%), and one
+line instead of a traceback when SIGINT/SIGTERM stopped training after saving.
 
 Import it before the libraries it configures. Third-party start-up noise is silenced at its
 source (our own progress bars and errors stay; LAM_JAX_VERBOSE=1 shows everything). Compiled
@@ -9,6 +10,7 @@ overrides the place, LAM_JAX_COMPILE_CACHE=0 turns it off.
 """
 import logging
 import os
+import sys
 import warnings
 
 if not os.environ.get("LAM_JAX_VERBOSE"):
@@ -32,3 +34,15 @@ if os.environ.get("LAM_JAX_COMPILE_CACHE", "1") != "0":
     cache_root = os.environ.get("LAM_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "lam_jax"))
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(cache_root, "xla"))
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
+
+
+def _one_line_for_interruptions(kind, value, tb):
+    """A run stopped by SIGINT/SIGTERM after saving (lam_jax.loop.TrainingInterrupted) ends with one
+    line, not a traceback."""
+    if getattr(value, "signum", None) is not None and isinstance(value, KeyboardInterrupt):
+        print(f"interrupted: {value}", file=sys.stderr, flush=True)
+        return
+    sys.__excepthook__(kind, value, tb)
+
+
+sys.excepthook = _one_line_for_interruptions

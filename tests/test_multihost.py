@@ -3,9 +3,11 @@ CPU devices against 1 x 4 (save, resume), and 2 x 1 (one device per process, a G
 usual layout) against 1 x 2."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -84,3 +86,23 @@ def test_one_device_per_process_trains_and_saves_like_one_process(tmp_path):
     np.testing.assert_allclose(report["final_metrics"]["loss"], reference["final_metrics"]["loss"], rtol=1e-4)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
                  _params(tmp_path / "single"), _params(tmp_path / "multi"))
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_process_stops_both_at_one_step_with_a_checkpoint(tmp_path):
+    workdir, port = tmp_path / "run", _free_port()
+    args = [sys.executable, "-m", "experiments.pretrain", "--config=configs/lapo.py:smoke", "--config.log_every=2",
+            "--config.save_every=100000", "--config.num_steps=100000", "--config.data.synthetic_length=24",
+            "--config.data.image_size=32", f"--config.workdir={workdir}", "--config.distributed.enabled=True",
+            f"--config.distributed.coordinator_address=127.0.0.1:{port}", "--config.distributed.num_processes=2"]
+    procs = [subprocess.Popen(args + [f"--config.distributed.process_id={i}"], cwd=REPO, env=_env(1),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    metrics = workdir / "metrics.jsonl"
+    deadline = time.time() + 300
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 2) and time.time() < deadline:
+        time.sleep(0.2)
+    procs[1].send_signal(signal.SIGTERM)  # the scheduler's notice reaches one process first
+    lines = [p.communicate(timeout=120)[1].strip().splitlines()[-1] for p in procs]
+    assert lines[0] == lines[1] and "stopped by SIGTERM at step" in lines[0], lines
+    step = lines[0].split(" at step ")[1].split()[0]
+    assert os.listdir(workdir / "checkpoints") == [step]
