@@ -49,6 +49,7 @@ def lam_config() -> ml_collections.ConfigDict:
     c.log_every = 500
     c.save_every = 5000
     c.keep_checkpoints = 2
+    c.resume_fallback = True  # a damaged newest checkpoint is set aside and the previous one resumed
     c.num_devices = 0  # 0: every visible device
     c.distributed = ml_collections.ConfigDict(dict(
         enabled=False,  # multi-host through jax.distributed

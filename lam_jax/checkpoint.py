@@ -1,7 +1,16 @@
-"""Orbax checkpoints of whole training states; a checkpoint holding NaN or Inf is refused."""
+"""Orbax checkpoints of whole training states; a checkpoint holding NaN or Inf is refused.
+
+Saves complete before training goes on, so a failed save (a full disk) is reported at the save
+that failed, in one line; a checkpoint that cannot be read is reported in one line naming its
+step and folder, and ``set_aside`` moves it out of the way of a resume from an older one.
+"""
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import shutil
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -12,32 +21,128 @@ class NonFiniteError(FloatingPointError):
     """Training produced (or a checkpoint holds) NaN or Inf."""
 
 
+class DamagedCheckpointError(RuntimeError):
+    """A checkpoint cannot be read."""
+
+
+class CheckpointSaveError(RuntimeError):
+    """A checkpoint could not be written."""
+
+
+def root_cause(e: BaseException) -> str:
+    """The innermost cause's first line: the disk's or the file's complaint, not the wrappers'."""
+    while e.__cause__ is not None or (e.__context__ is not None and not e.__suppress_context__):
+        e = e.__cause__ or e.__context__
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text[:1000]}"
+
+
 def all_finite(tree) -> bool:
     leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
               if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact)]
     return bool(jnp.all(jnp.stack(leaves))) if leaves else True
 
 
+FINGERPRINT_FILE = "lam_jax_fingerprint.json"
+
+
+@jax.jit
+def _fingerprint(leaves):
+    """Every element's bits, weighted by position, summed modulo 2^32: exact and independent of order
+    and sharding, so a restored state matches the saved one bit for bit or the sums differ."""
+    total = jnp.uint32(0)
+    for i, x in enumerate(leaves):
+        bits = jax.lax.bitcast_convert_type(x, {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint64}[
+            x.dtype.itemsize]).astype(jnp.uint32).ravel()
+        weights = jnp.arange(bits.size, dtype=jnp.uint32) * jnp.uint32(2654435761) + jnp.uint32(2 * i + 1)
+        total = total + jnp.sum(bits * weights, dtype=jnp.uint32)
+    return total
+
+
+def fingerprint(tree) -> int:
+    leaves = [x for x in jax.tree.leaves(tree) if hasattr(x, "dtype") and not jax.dtypes.issubdtype(
+        x.dtype, jax.dtypes.prng_key) and x.dtype.itemsize in (1, 2, 4, 8)]
+    return int(jax.device_get(_fingerprint(leaves)))
+
+
+@contextlib.contextmanager
+def _stderr_to(path: str):
+    """File descriptor 2 (C++ and Python threads alike) goes to ``path`` meanwhile."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "w") as f:
+            os.dup2(f.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class Checkpointer:
     def __init__(self, directory: str, max_to_keep: int = 2):
         self.directory = os.path.abspath(directory)
         self.manager = ocp.CheckpointManager(self.directory, options=ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=True))
+            max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=True,
+            enable_async_checkpointing=False))  # a failure raises here, not from background threads
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
+    def steps(self) -> list[int]:
+        """Saved steps, newest first."""
+        return sorted(self.manager.all_steps(), reverse=True)
+
     def save(self, step: int, tree) -> None:
-        self.manager.save(step, args=ocp.args.StandardSave(tree))
+        """Writes in this thread: a failure is raised here, for this step (async, orbax reported it a save
+        later, under hundreds of lines from its threads)."""
+        log = os.path.join(os.path.dirname(self.directory), f"save_error_step{step}_process{jax.process_index()}.log")
+        try:
+            with _stderr_to(log):  # on a failure orbax's writer threads print it hundreds of times
+                self.manager.save(step, args=ocp.args.StandardSave(tree))
+                self.manager.wait_until_finished()
+            value = fingerprint(tree)  # orbax stores no checksum: ours catches bytes changed on disk
+            if jax.process_index() == 0:
+                path = os.path.join(self.directory, str(step), FINGERPRINT_FILE)
+                with open(path + ".tmp", "w") as f:
+                    json.dump({"fingerprint": value}, f)
+                os.replace(path + ".tmp", path)
+        except Exception as e:  # noqa: BLE001 (orbax and tensorstore raise many types)
+            raise CheckpointSaveError(f"saving the checkpoint of step {step} to {self.directory} failed: "
+                                      f"{root_cause(e)} (orbax's log: {log})") from None
+        if os.path.exists(log):
+            os.remove(log)
 
     def restore(self, step: int, like):
         """Restores into the structure, shapes, dtypes and shardings of ``like``; refuses NaN/Inf."""
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
-        tree = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
+        try:
+            tree = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
+        except Exception as e:  # noqa: BLE001
+            raise DamagedCheckpointError(f"the checkpoint of step {step} in {os.path.join(self.directory, str(step))} "
+                                         f"cannot be read ({root_cause(e)})") from None
+        saved = os.path.join(self.directory, str(step), FINGERPRINT_FILE)
+        if os.path.isfile(saved):  # checkpoints of older versions have none
+            with open(saved) as f:
+                expected = json.load(f)["fingerprint"]
+            if fingerprint(tree) != expected:
+                raise DamagedCheckpointError(f"the checkpoint of step {step} in {os.path.dirname(saved)} cannot be "
+                                             "read (its contents differ from what was saved: bytes changed on disk)")
         if not all_finite(tree):
             raise NonFiniteError(f"the checkpoint of step {step} in {self.directory} holds NaN or Inf values; "
                                  "delete it (or the whole run) and train again")
         return tree
+
+    def set_aside(self, step: int) -> str:
+        """Moves a damaged checkpoint to ``{directory}_damaged/{step}`` (kept for inspection)."""
+        target = os.path.join(self.directory + "_damaged", str(step))
+        if os.path.exists(target):
+            shutil.rmtree(target)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.move(os.path.join(self.directory, str(step)), target)
+        self.manager.reload()
+        return target
 
     def close(self) -> None:
         self.manager.wait_until_finished()

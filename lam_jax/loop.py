@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from typing import Callable
@@ -19,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lam_jax import run_dir, sharding
-from lam_jax.checkpoint import Checkpointer, NonFiniteError
+from lam_jax.checkpoint import Checkpointer, DamagedCheckpointError, NonFiniteError
 from lam_jax.metrics import JsonlWriter, read_jsonl, truncate_jsonl
 
 
@@ -91,8 +92,8 @@ def guard(new_state, old_state, health, step, *values):
 
 class TrainLoop:
     def __init__(self, workdir: str | None, config: dict, mesh, *, keep_checkpoints: int = 2,
-                 hint: str = "lower the learning rate"):
-        self.workdir, self.mesh, self.hint = workdir, mesh, hint
+                 hint: str = "lower the learning rate", fallback: bool = True):
+        self.workdir, self.mesh, self.hint, self.fallback = workdir, mesh, hint, fallback
         self.main = sharding.is_main_process()
         self.ckpt = self.writer = None
         if workdir:
@@ -111,11 +112,31 @@ class TrainLoop:
                 + (f" (last checkpoint: step {last})" if last is not None else "") + f"; {self.hint}.")
 
     def resume(self, carry: dict) -> tuple[dict, int]:
-        """The latest checkpoint restored into ``carry``'s layout, and its step (0 without one)."""
+        """The latest readable checkpoint restored into ``carry``'s layout, and its step (0 without one).
+
+        A damaged newest checkpoint is reported and set aside, and the previous one restored
+        (unless ``fallback`` is off: then the error stops the run)."""
         if not self.ckpt or self.ckpt.latest_step() is None:
             return carry, 0
-        step = self.ckpt.latest_step()
-        restored = self.ckpt.restore(step, dict(carry, step=sharding.put_replicated(np.int32(0), self.mesh)))
+        like = dict(carry, step=sharding.put_replicated(np.int32(0), self.mesh))
+        steps, damaged = self.ckpt.steps(), []
+        for i, step in enumerate(steps):
+            try:
+                restored = self.ckpt.restore(step, like)
+                break
+            except DamagedCheckpointError as e:
+                if not self.fallback or i + 1 == len(steps):
+                    raise
+                damaged.append(step)
+                if self.main:
+                    print(f"warning: {e}; resuming from the previous checkpoint, step {steps[i + 1]}",
+                          file=sys.stderr, flush=True)
+        if damaged:
+            if self.main:
+                for step in damaged:
+                    print(f"moved the damaged checkpoint to {self.ckpt.set_aside(step)}", file=sys.stderr, flush=True)
+            sharding.barrier("checkpoints set aside", 600)
+            self.ckpt.manager.reload()
         self.check_health(restored["health"])
         start = int(jax.device_get(restored.pop("step")))
         if self.writer:

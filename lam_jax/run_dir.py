@@ -7,12 +7,13 @@ import time
 
 # Keys that may change between a run and its resumption: the length of training and how it is
 # logged, saved or spread over devices. Everything else (model, data, optimiser) must match.
-SAFE_KEYS = ("num_steps", "num_epochs", "stop_at", "log_every", "save_every", "keep_checkpoints", "workdir",
-             "num_devices", "distributed.", "data.streaming", "data.buffer_episodes", "data.buffer_steps")
+SAFE_KEYS = ("num_steps", "num_epochs", "stop_at", "log_every", "save_every", "keep_checkpoints", "resume_fallback",
+             "workdir", "num_devices", "distributed.", "data.streaming", "data.buffer_episodes", "data.buffer_steps")
 
 
 # Keys added after runs were made: absent from an older run's config, they hold these defaults.
-ADDED_KEYS = {"data.eval_path": "", "data.labeled_paths": "", "eval.davis_path": "", "eval.allow_procedural": False}
+ADDED_KEYS = {"data.eval_path": "", "data.labeled_paths": "", "eval.davis_path": "", "eval.allow_procedural": False,
+              "resume_fallback": True}
 
 
 class ConfigMismatchError(ValueError):

@@ -1,6 +1,7 @@
 """Process set-up for the entry points: quiet third-party logs, a persistent XLA compile cache,
 95% of an accelerator's memory for JAX (XLA_PYTHON_CLIENT_MEM_FRACTION, default 75%), and one
-line instead of a traceback when SIGINT/SIGTERM stopped training after saving.
+line instead of a traceback for errors that say everything (an interruption after saving, a
+checkpoint that cannot be written or read, a bad released file).
 
 Import it before the libraries it configures. Third-party start-up noise is silenced at its
 source (our own progress bars and errors stay; LAM_JAX_VERBOSE=1 shows everything). Compiled
@@ -36,13 +37,22 @@ if os.environ.get("LAM_JAX_COMPILE_CACHE", "1") != "0":
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 
 
-def _one_line_for_interruptions(kind, value, tb):
-    """A run stopped by SIGINT/SIGTERM after saving (lam_jax.loop.TrainingInterrupted) ends with one
-    line, not a traceback."""
-    if getattr(value, "signum", None) is not None and isinstance(value, KeyboardInterrupt):
-        print(f"interrupted: {value}", file=sys.stderr, flush=True)
+# Errors whose message says everything: one line, no traceback.
+_ONE_LINE = {"TrainingInterrupted": "interrupted", "CheckpointSaveError": "error", "DamagedCheckpointError": "error",
+             "ReleasedFileError": "error"}
+
+
+def _one_line_errors(kind, value, tb):
+    prefix = _ONE_LINE.get(kind.__name__)
+    if prefix is None:
+        sys.__excepthook__(kind, value, tb)
         return
-    sys.__excepthook__(kind, value, tb)
+    print(f"{prefix}: {value}", file=sys.stderr, flush=True)
+    if kind.__name__ == "CheckpointSaveError":
+        # orbax's leftover writer tasks would print hundreds of lines while Python shuts down
+        sys.stdout.flush()
+        os._exit(1)
 
 
-sys.excepthook = _one_line_for_interruptions
+sys.excepthook = _one_line_errors
+logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # orbax's failed writer tasks, already reported

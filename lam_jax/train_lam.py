@@ -232,7 +232,8 @@ class Trainer:
         if num_steps is None:
             num_steps = min(self.num_steps, cfg.stop_at) if cfg.get("stop_at", 0) > 0 else self.num_steps
         train_loop = loop.TrainLoop(self.workdir, cfg.to_dict(), self.mesh, keep_checkpoints=cfg.keep_checkpoints,
-                                    hint=f"lower the learning rate (now {cfg.learning_rate}) or set grad_clip")
+                                    hint=f"lower the learning rate (now {cfg.learning_rate}) or set grad_clip",
+                                    fallback=cfg.get("resume_fallback", True))
         if self.workdir and sharding.is_main_process():
             run_dir.write_json(os.path.join(self.workdir, "model_spec.json"), self.spec)
         carry, start = train_loop.resume({"state": self.state, "health": self.health, "rng": self.base_key})

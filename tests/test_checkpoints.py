@@ -1,0 +1,96 @@
+"""Damaged checkpoints and failed saves: one clear line naming the step, resume from the newest
+intact checkpoint (unless told not to), and a failed save reported at the save that failed."""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from configs import lapo
+from lam_jax.checkpoint import DamagedCheckpointError
+from lam_jax.data import synthetic_episodes
+from lam_jax.train_lam import Trainer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cfg(workdir, steps):
+    cfg = lapo.get_config("smoke,num_steps=12,log_every=4,save_every=4,image_size=32,synthetic_length=24")
+    cfg.workdir, cfg.stop_at = str(workdir), steps
+    return cfg
+
+
+def _train(cfg, episodes):
+    return Trainer(cfg, episodes, workdir=cfg.workdir).run(progress=False)
+
+
+def _damage(step_dir, how):
+    data = max(glob.glob(os.path.join(step_dir, "default", "**", "d", "*"), recursive=True), key=os.path.getsize)
+    if how == "truncated data":
+        with open(data, "r+b") as f:
+            f.truncate(os.path.getsize(data) // 3)
+    elif how == "corrupt data":
+        with open(data, "r+b") as f:
+            f.seek(os.path.getsize(data) // 2)
+            f.write(os.urandom(64))
+    else:  # metadata that is not JSON
+        with open(os.path.join(step_dir, "default", "_METADATA"), "w") as f:
+            f.write("{not json")
+
+
+@pytest.mark.parametrize("how", ["truncated data", "corrupt data", "broken metadata"])
+def test_a_damaged_checkpoint_is_named_and_resume_falls_back(tmp_path, capsys, how):
+    episodes = synthetic_episodes(4, 24, image_size=32)
+    _train(_cfg(tmp_path, 8), episodes)  # checkpoints 4 and 8
+    _damage(str(tmp_path / "checkpoints" / "8"), how)
+    strict = _cfg(tmp_path, 12)
+    strict.resume_fallback = False
+    with pytest.raises(DamagedCheckpointError, match=r"the checkpoint of step 8 in .*checkpoints/8 cannot be read \("):
+        _train(strict, episodes)
+    _train(_cfg(tmp_path, 12), episodes)
+    err = capsys.readouterr().err
+    assert "checkpoint of step 8" in err and "resuming from the previous checkpoint, step 4" in err
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["12", "8"]  # 8 written again by the resumed run
+    assert os.listdir(tmp_path / "checkpoints_damaged") == ["8"]
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [4, 8, 12]  # the lost steps were trained again, nothing logged twice
+    # The fallback gives the same training as a run that never had the damaged checkpoint.
+    clean = tmp_path / "clean"
+    _train(_cfg(clean, 4), episodes)
+    _train(_cfg(clean, 12), episodes)
+    expected = json.loads((clean / "metrics.jsonl").read_text().splitlines()[-1])
+    for row in (expected, rows[-1]):
+        del row["samples_per_s"]
+    assert rows[-1] == expected
+
+
+FULL_DISK = """
+from lam_jax import runtime  # as every entry point does
+import resource, signal
+from configs import lapo
+from lam_jax.data import synthetic_episodes
+from lam_jax.train_lam import Trainer
+cfg = lapo.get_config("smoke,num_steps=12,log_every=4,save_every=4,image_size=32,synthetic_length=24")
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes beyond the limit fail (EFBIG) as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
+Trainer(cfg, synthetic_episodes(4, 24, image_size=32), workdir={workdir!r}).run(progress=False)
+"""
+
+
+def test_a_failed_save_is_reported_at_its_step_in_one_line(tmp_path):
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1",
+               LAM_JAX_COMPILE_CACHE="0")
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    out = subprocess.run([sys.executable, "-c", FULL_DISK.format(workdir=str(tmp_path / "run"))], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr[-3000:]  # orbax's threads' reports of the same failure go to a log file
+    assert lines[0].startswith("error: saving the checkpoint of step 4 to") and "File too large" in lines[0]
+    assert os.path.isfile(lines[0].split("(orbax's log: ")[1].rstrip(")"))
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [4]  # training stopped at the save that failed, not a save later
+    assert np.isfinite(rows[0]["loss"])
