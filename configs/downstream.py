@@ -16,14 +16,15 @@ def get_config(arg=None):
     c.variant = variant
     # BC on latent actions (and on IDM labels): the actor regresses the frozen LAM's z(o_t, o_{t+1}).
     c.bc = ml_collections.ConfigDict(dict(
-        num_epochs=10, num_steps=0, batch_size=512, learning_rate=1e-4, warmup_steps=0,
-        encoder_scale=32.0, encoder_num_res_blocks=2))
+        num_epochs=10, num_steps=0, batch_size=512, learning_rate=1e-4, warmup_steps=0, weight_decay=0.0,
+        encoder_scale=32.0, encoder_num_res_blocks=2))  # weight_decay: AdamW's, as the reference's stages
     # Action decoder latent -> action on the frozen actor's outputs for the labeled observations.
     c.decoder = ml_collections.ConfigDict(dict(
-        num_steps=2500, batch_size=512, learning_rate=3e-4, hidden_dim=256))
+        num_steps=2500, batch_size=512, learning_rate=3e-4, hidden_dim=256, weight_decay=0.0))
     # BC from scratch on the labeled trajectories. The reference did not release this script; we use
     # the actor and BC settings with a fixed budget of updates (the IDM baseline's 10k).
-    c.bc_scratch = ml_collections.ConfigDict(dict(num_steps=10_000, batch_size=512, learning_rate=1e-4))
+    c.bc_scratch = ml_collections.ConfigDict(dict(num_steps=10_000, batch_size=512, learning_rate=1e-4,
+                                                  weight_decay=0.0))
     # Evaluation: the reference's protocol is 25 episodes, seeds 0-24, on the training videos.
     c.eval = ml_collections.ConfigDict(dict(
         episodes=25, seed=0, split="train",  # 'eval': the unseen validation videos instead

@@ -16,7 +16,7 @@ from flax import nnx
 
 from lam_jax import augment as aug_lib
 from lam_jax import heads, nets
-from lam_jax.fsq import fsq
+from lam_jax.fsq import fsq, num_levels
 
 sg = jax.lax.stop_gradient
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -80,7 +80,7 @@ class LAPO(nnx.Module):
             raise ValueError(f"LAPO's decoder needs image_size divisible by {2 ** len(ch)}, got {image_size}")
         self.feature_shape = nets.feature_shape(image_size, ch)
         flat = flat_dim(self.feature_shape)
-        self.fsq_levels = int(cfg.fsq_levels)
+        self.fsq_levels = num_levels(cfg.fsq_levels)  # () when off
         self.idm_encoder = nets.Encoder(2 * c, ch, cfg.encoder_num_res_blocks, dtype=dtype, rngs=rngs)
         self.idm_out = nets.linear(flat, cfg.latent_dim, dtype=dtype, rngs=rngs)
         self.fdm_encoder = nets.Encoder(c, ch, cfg.encoder_num_res_blocks, dtype=dtype, rngs=rngs)
@@ -91,7 +91,9 @@ class LAPO(nnx.Module):
     def _latent(self, obs, future):
         x = self.idm_encoder(jnp.concatenate([obs, future], -1))
         z = self.idm_out(nets.gelu(x.reshape(x.shape[0], -1)))
-        return fsq(z, self.fsq_levels) if self.fsq_levels else z
+        if not self.fsq_levels:
+            return z
+        return fsq(z, self.fsq_levels if len(self.fsq_levels) > 1 else self.fsq_levels[0])
 
     def latent_action(self, obs, future):
         return self._latent(nets.to_unit_range(obs), nets.to_unit_range(future))

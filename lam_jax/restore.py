@@ -13,14 +13,17 @@ from lam_jax.checkpoint import require_checkpoint
 from lam_jax.train_lam import build_train_state
 
 
-def load_lam(workdir: str, step: int | None = None):
-    """Returns (cfg, model, spec) restored from the latest (or given) checkpoint of a pretraining run."""
+def load_lam(workdir: str, step: int | None = None, dtype: str | None = None):
+    """Returns (cfg, model, spec) restored from the latest (or given) checkpoint of a pretraining run;
+    ``dtype`` replaces the model's compute dtype (its parameters are float32 either way)."""
     for name in ("config.json", "model_spec.json"):
         if not os.path.isfile(os.path.join(workdir, name)):
             raise FileNotFoundError(f"{workdir!r} is not a pretraining run ({name} missing); "
                                     "run experiments/pretrain.py first")
     with open(os.path.join(workdir, "config.json")) as f:
         cfg = ml_collections.ConfigDict(json.load(f))
+    if dtype:
+        cfg.model.dtype = dtype
     with open(os.path.join(workdir, "model_spec.json")) as f:
         spec = json.load(f)
     ckpt = require_checkpoint(os.path.join(workdir, "checkpoints"))

@@ -21,7 +21,7 @@ from lam_jax import loop, optim, sampling, sharding
 def fit(module: nnx.Module, source, *, inputs: Callable, targets: Callable, frozen=None, num_steps: int,
         batch_size: int, learning_rate: float, warmup_steps: int = 0, frame_stack: int, workdir: str | None,
         config: dict | None = None, seed: int = 0, log_every: int = 100, save_every: int = 1000,
-        num_devices: int = 0, desc: str = "fit", progress: bool = True) -> nnx.Module:
+        num_devices: int = 0, desc: str = "fit", progress: bool = True, weight_decay: float = 0.0) -> nnx.Module:
     """Trains ``module`` to regress targets(frozen, batch) from inputs(frozen, batch); returns it."""
     if num_steps < 1 or batch_size < 1 or learning_rate <= 0:
         raise ValueError(f"{desc}: num_steps and batch_size must be >= 1 and learning_rate > 0, got "
@@ -29,7 +29,7 @@ def fit(module: nnx.Module, source, *, inputs: Callable, targets: Callable, froz
     if log_every < 1 or save_every < 1:
         raise ValueError(f"{desc}: log_every and save_every must be >= 1, got {log_every}, {save_every}")
     mesh = sharding.make_mesh(num_devices)
-    tx = optim.adam(learning_rate, warmup_steps, num_steps)
+    tx = optim.adam(learning_rate, warmup_steps, num_steps, weight_decay=weight_decay, decoupled=True)  # AdamW
     graphdef, state = nnx.split((module, nnx.Optimizer(module, tx, wrt=nnx.Param)))
     state = sharding.put_replicated(state, mesh)
     frozen = sharding.put_replicated(frozen, mesh) if frozen is not None else None

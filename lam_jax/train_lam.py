@@ -21,6 +21,7 @@ import optax
 from flax import nnx
 
 from lam_jax import loop, models, optim, run_dir, sampling, sharding, streaming
+from lam_jax.fsq import num_levels
 
 
 def trainable(model=None) -> nnx.filterlib.Filter:
@@ -37,8 +38,11 @@ def _param_groups(params):
 
 def resolve_schedule(cfg, windows_per_epoch: int) -> tuple[int, int]:
     """(num_steps, warmup_steps): counted in epochs over the training windows (the reference's
-    dataloader length, ceil(windows / batch)) when num_epochs / warmup_epochs are set."""
-    per_epoch = max(1, math.ceil(windows_per_epoch / cfg.batch_size))
+    dataloader length: floor(windows / batch) for LAPO, ceil for the others) when num_epochs /
+    warmup_epochs are set."""
+    # train_lapo.py's loader drops the last partial batch; the other scripts' loaders keep it.
+    rounding = math.floor if cfg.model.name == "lapo" else math.ceil
+    per_epoch = max(1, rounding(windows_per_epoch / cfg.batch_size))
     num_steps = cfg.num_epochs * per_epoch if cfg.num_epochs > 0 else cfg.num_steps
     warmup = round(cfg.warmup_epochs * per_epoch) if cfg.warmup_epochs > 0 else cfg.warmup_steps
     return int(num_steps), int(min(warmup, max(num_steps - 1, 0)))
@@ -81,8 +85,10 @@ def validate_config(cfg) -> None:
         raise ValueError("set config.num_steps or config.num_epochs to at least 1")
     if not 0 < cfg.model.ema_tau <= 1:
         raise ValueError(f"config.model.ema_tau must be in (0, 1], got {cfg.model.ema_tau}")
-    if cfg.model.fsq_levels == 1 or cfg.model.fsq_levels < 0:
-        raise ValueError(f"config.model.fsq_levels must be 0 (off) or >= 2, got {cfg.model.fsq_levels}")
+    levels = num_levels(cfg.model.fsq_levels)
+    if any(x < 2 for x in levels) or (len(levels) > 1 and len(levels) != cfg.model.latent_dim):
+        raise ValueError(f"config.model.fsq_levels must be 0 (off), >= 2, or one count >= 2 for each of the "
+                         f"{cfg.model.latent_dim} latent dimensions; got {cfg.model.fsq_levels}")
 
 
 def model_spec(cfg, source) -> dict:

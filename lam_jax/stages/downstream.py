@@ -73,7 +73,8 @@ def _fit_kwargs(dcfg, stage_cfg, source, frame_stack, workdir, desc, extra: dict
     return dict(num_steps=steps(stage_cfg, source), batch_size=stage_cfg.batch_size, seed=dcfg.seed,
                 learning_rate=stage_cfg.learning_rate, warmup_steps=stage_cfg.get("warmup_steps", 0),
                 frame_stack=frame_stack, workdir=workdir, config=config, log_every=dcfg.log_every,
-                save_every=dcfg.save_every, num_devices=dcfg.num_devices, desc=desc)
+                save_every=dcfg.save_every, num_devices=dcfg.num_devices, desc=desc,
+                weight_decay=stage_cfg.get("weight_decay", 0.0))
 
 
 def _actor(spec: dict) -> Actor:
@@ -99,7 +100,7 @@ def load_spec(workdir: str) -> dict:
 
 def train_bc(dcfg, lam_dir: str, train, workdir: str) -> Actor:
     """Actor o_t -> z(o_t, o_{t+1}) of the frozen LAM over every training transition."""
-    _, lam, lam_spec = load_lam(lam_dir)
+    _, lam, lam_spec = load_lam(lam_dir, dtype="float32")  # the reference labels outside autocast
     latent, frozen = _frozen_fn(lam, "latent_action")
     frame_stack = lam_spec["frame_stack"]
     out_dim = _out_dim(latent, frozen, frame_stack, lam_spec["image_size"])
@@ -111,7 +112,11 @@ def train_bc(dcfg, lam_dir: str, train, workdir: str) -> Actor:
 def load_fitted(workdir: str, module: nnx.Module) -> nnx.Module:
     """Restores a module trained by ``fit`` (its checkpoint layout: module and fit's optimiser)."""
     ckpt = require_checkpoint(os.path.join(workdir, "checkpoints"))
-    graphdef, state = nnx.split((module, nnx.Optimizer(module, optim.adam(1.0, 0, 1), wrt=nnx.Param)))
+    with open(os.path.join(workdir, "config.json")) as f:
+        fitted = json.load(f)
+    decay = fitted.get(fitted.get("stage", ""), {}).get("weight_decay", 0.0)  # AdamW's state has another layout
+    tx = optim.adam(1.0, 0, 1, weight_decay=decay, decoupled=True)
+    graphdef, state = nnx.split((module, nnx.Optimizer(module, tx, wrt=nnx.Param)))
     like = {"state": state, "health": jnp.int32(-1), "rng": jax.random.PRNGKey(0), "step": jnp.int32(0)}
     restored = ckpt.restore(ckpt.latest_step(), like)
     ckpt.close()
