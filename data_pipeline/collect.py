@@ -91,9 +91,14 @@ def _collect_one(job) -> tuple[int, float]:
     episode = run_episode(dataclasses.replace(env_cfg, split=split), seed, num_steps)
     path = staging_path(staging_dir, split, index)
     tmp = f"{path}.partial{os.getpid()}"  # must not match staged_episodes()
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, **episode)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **episode)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, say: leave no partial file behind
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
     return index, float(episode["meta_return"])
 
 

@@ -12,8 +12,11 @@ from data_pipeline.experts import ExpertPolicy
 
 
 def dataset_name(cfg) -> str:
+    """The config's name, else task, preset and size, marked when the videos are real DAVIS ones
+    (so a DAVIS collection never collides with the procedural default)."""
     suffix = f"_{cfg.suffix}" if cfg.get("suffix") else ""
-    return cfg.get("name") or f"{cfg.env.task}_{cfg.env.preset}_{cfg.env.image_size}px{suffix}"
+    davis = "_davis" if cfg.env.get("davis_path") else ""
+    return cfg.get("name") or f"{cfg.env.task}_{cfg.env.preset}_{cfg.env.image_size}px{davis}{suffix}"
 
 
 def _settings(cfg, env_cfg: dcs.EnvConfig) -> dict:

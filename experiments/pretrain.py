@@ -8,6 +8,8 @@ a cluster jax auto-detects, --config.distributed.coordinator_address=HOST:PORT
 --config.distributed.num_processes=N --config.distributed.process_id=I).
 """
 import json
+import os
+import sys
 
 from lam_jax import runtime  # noqa: F401  (before the libraries it configures)
 
@@ -26,6 +28,7 @@ def main(argv):
     report = pretrain.run(_CONFIG.value)
     if sharding.is_main_process():
         print(json.dumps(report, indent=1))
+        print(f"report: {os.path.join(_CONFIG.value.workdir, 'report.json')}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -34,3 +34,13 @@ def load_lam(workdir: str, step: int | None = None, dtype: str | None = None):
     ckpt.close()
     model = nnx.merge(graphdef, restored["state"])[0]
     return cfg, model, spec
+
+
+def check_frames(spec: dict, source, trained: str) -> None:
+    """A trained model sees frames of one size: another dataset's must match, named before anything
+    is compiled or written (else a shape error deep inside XLA)."""
+    if spec["image_size"] != source.image_size:
+        where = getattr(source, "path", "the data")
+        raise ValueError(f"{trained} was trained on {spec['image_size']} px frames but {where} holds "
+                         f"{source.image_size} px frames: give --dataset a dataset of {spec['image_size']} px "
+                         "(or train on this one)")

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import math
 import os
+import sys
 from typing import Any
 
 import jax
@@ -92,7 +93,15 @@ def validate_config(cfg) -> None:
 
 
 def model_spec(cfg, source) -> dict:
-    """What, besides the config, rebuilding the model needs; saved beside its checkpoints."""
+    """What, besides the config, rebuilding the model needs; saved beside its checkpoints. The
+    model takes its frame size from the data; ``data.image_size`` sizes synthetic episodes only."""
+    if cfg.data.path and cfg.data.get("image_size") and cfg.data.image_size != source.image_size:
+        print(f"note: config.data.image_size={cfg.data.image_size} sizes synthetic episodes only; {cfg.data.path} "
+              f"holds {source.image_size} px frames, so the model is built for {source.image_size} px",
+              file=sys.stderr)
+    if cfg.get("variant") == "paper" and source.image_size != 64:
+        print(f"note: the paper configs are the reference's architectures for 64 px frames; on "
+              f"{source.image_size} px frames their sizes (and parameter counts) differ", file=sys.stderr)
     windows = sampling.num_windows(source.num_episodes, source.length, cfg.max_offset)
     num_steps, warmup = resolve_schedule(cfg, windows)
     return {"image_size": source.image_size, "frame_stack": cfg.frame_stack, "action_dim": source.action_dim,

@@ -24,7 +24,7 @@ from data_pipeline.experts import PAPER_BC_RETURNS, REFERENCE_RETURNS
 from lam_jax import models, optim, run_dir
 from lam_jax.checkpoint import require_checkpoint
 from lam_jax.policy_nets import ActionDecoder, Actor
-from lam_jax.restore import load_lam
+from lam_jax.restore import check_frames, load_lam
 from lam_jax.supervised import fit
 
 
@@ -82,9 +82,17 @@ def _actor(spec: dict) -> Actor:
                  dtype=models.DTYPES[spec["dtype"]], rngs=nnx.Rngs(spec.get("seed", 0)))
 
 
-def _new_actor(dcfg, workdir: str, frame_stack: int, out_dim: int, kind: str) -> Actor:
+def _check_stage(stage_cfg, desc: str) -> None:
+    """Bad settings stop a stage before it writes anything."""
+    if stage_cfg.batch_size < 1 or stage_cfg.learning_rate <= 0 or stage_cfg.get("weight_decay", 0.0) < 0:
+        raise ValueError(f"{desc}: batch_size must be >= 1, learning_rate > 0 and weight_decay >= 0; got "
+                         f"{stage_cfg.batch_size}, {stage_cfg.learning_rate}, {stage_cfg.get('weight_decay', 0.0)}")
+
+
+def _new_actor(dcfg, workdir: str, frame_stack: int, out_dim: int, kind: str, image_size: int) -> Actor:
     spec = {"kind": kind, "frame_stack": frame_stack, "out_dim": out_dim, "encoder_scale": dcfg.bc.encoder_scale,
-            "num_res_blocks": dcfg.bc.encoder_num_res_blocks, "dtype": dcfg.dtype, "seed": dcfg.seed}
+            "num_res_blocks": dcfg.bc.encoder_num_res_blocks, "dtype": dcfg.dtype, "seed": dcfg.seed,
+            "image_size": image_size}
     os.makedirs(workdir, exist_ok=True)
     run_dir.write_json(os.path.join(workdir, "spec.json"), spec)
     return _actor(spec)
@@ -100,11 +108,13 @@ def load_spec(workdir: str) -> dict:
 
 def train_bc(dcfg, lam_dir: str, train, workdir: str) -> Actor:
     """Actor o_t -> z(o_t, o_{t+1}) of the frozen LAM over every training transition."""
+    _check_stage(dcfg.bc, "bc")
     _, lam, lam_spec = load_lam(lam_dir, dtype="float32")  # the reference labels outside autocast
+    check_frames(lam_spec, train, f"the LAM in {lam_dir}")
     latent, frozen = _frozen_fn(lam, "latent_action")
     frame_stack = lam_spec["frame_stack"]
     out_dim = _out_dim(latent, frozen, frame_stack, lam_spec["image_size"])
-    actor = _new_actor(dcfg, workdir, frame_stack, out_dim, "bc")
+    actor = _new_actor(dcfg, workdir, frame_stack, out_dim, "bc", train.image_size)
     return fit(actor, train, inputs=lambda f, b: b["obs"], targets=latent, frozen=frozen,
                **_fit_kwargs(dcfg, dcfg.bc, train, frame_stack, workdir, "bc", {"lam": os.path.abspath(lam_dir)}))
 
@@ -129,7 +139,10 @@ def load_actor(workdir: str) -> Actor:
 
 def train_decoder(dcfg, actor_dir: str, labeled, workdir: str) -> ActionDecoder:
     """Decoder z -> a_t on the frozen actor's outputs for the labeled observations."""
+    _check_stage(dcfg.decoder, "decoder")
     actor_spec = load_spec(actor_dir)
+    if "image_size" in actor_spec:  # actors trained before it was recorded have none
+        check_frames(actor_spec, labeled, f"the actor in {actor_dir}")
     actor = load_actor(actor_dir)
     graphdef, frozen = nnx.split(actor)
     spec = {"kind": "decoder", "latent_dim": actor_spec["out_dim"], "action_dim": labeled.action_dim,
@@ -148,7 +161,8 @@ def _decoder(spec: dict) -> ActionDecoder:
 
 
 def train_bc_scratch(dcfg, labeled, workdir: str, frame_stack: int = 3) -> Actor:
-    actor = _new_actor(dcfg, workdir, frame_stack, labeled.action_dim, "bc_scratch")
+    _check_stage(dcfg.bc_scratch, "bc_scratch")
+    actor = _new_actor(dcfg, workdir, frame_stack, labeled.action_dim, "bc_scratch", labeled.image_size)
     return fit(actor, labeled, inputs=lambda f, b: b["obs"], targets=lambda f, b: b["action"],
                **_fit_kwargs(dcfg, dcfg.bc_scratch, labeled, frame_stack, workdir, "bc_scratch", {}))
 

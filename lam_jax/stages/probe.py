@@ -7,7 +7,7 @@ import os
 
 from lam_jax import data as data_lib
 from lam_jax import evaluation, models, run_dir, sharding
-from lam_jax.restore import load_lam
+from lam_jax.restore import check_frames, load_lam
 
 
 def run(workdir: str, dataset: str = "", train_split: str = "train", eval_split: str = "eval",
@@ -18,7 +18,8 @@ def run(workdir: str, dataset: str = "", train_split: str = "train", eval_split:
         raise ValueError("the run was trained on synthetic data; pass a dataset path to probe on")
     key = cfg.data.get("action_key", "reference")
     train = data_lib.DatasetEpisodes(dataset, train_split, action_key=key)
-    evals = data_lib.DatasetEpisodes(dataset, eval_split, action_key=key)
+    evals = data_lib.DatasetEpisodes(dataset, eval_split, action_key=key, dataset=train.dataset)
+    check_frames(spec, train, f"the LAM in {workdir}")
     report = {"workdir": workdir, "dataset": dataset, "train_split": train_split, "eval_split": eval_split, "l2": l2}
     report.update(evaluation.held_out_report(model, train, evals, spec["frame_stack"],
                                              models.predicts_actions(cfg.model), l2, progress))

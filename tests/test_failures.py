@@ -1,0 +1,69 @@
+"""Bad inputs stop a stage early with a clear error and leave nothing behind: frames of another
+size than a trained model's, bad stage settings, a collection write that fails; and names that
+would collide get their own."""
+import os
+
+import numpy as np
+import pytest
+
+from configs import collect as collect_configs
+from configs import downstream as downstream_configs
+from configs import lapo
+from data_pipeline import collect, make_dataset
+from data_pipeline import synthetic_released as synth
+from lam_jax import data as data_lib
+from lam_jax.stages import downstream, pretrain, probe
+
+
+@pytest.fixture(scope="module")
+def lam_32px(tmp_path_factory):
+    cfg = lapo.get_config("smoke,num_steps=2,log_every=1,save_every=2,image_size=32,synthetic_length=24")
+    cfg.workdir = str(tmp_path_factory.mktemp("lam"))
+    pretrain.run(cfg, progress=False)
+    return cfg.workdir
+
+
+@pytest.fixture(scope="module")
+def dataset_16px(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("release")
+    return synth.write_release(str(folder), 4, 2, labeled=(2,), length=24, image_size=16)
+
+
+def test_frames_of_another_size_are_named_before_anything_is_written(lam_32px, dataset_16px, tmp_path):
+    out = tmp_path / "actor"
+    with pytest.raises(ValueError, match=r"was trained on 32 px frames but .*-16px-5k.hdf5 holds 16 px frames"):
+        downstream.train_bc(downstream_configs.get_config("smoke"), lam_32px,
+                            data_lib.DatasetEpisodes(dataset_16px, "train"), str(out))
+    assert not out.exists()
+    with pytest.raises(ValueError, match=r"was trained on 32 px frames but .* holds 16 px frames"):
+        probe.run(lam_32px, dataset=dataset_16px, progress=False)
+
+
+def test_bad_stage_settings_write_nothing(lam_32px, tmp_path):
+    dcfg = downstream_configs.get_config("smoke")
+    dcfg.bc.batch_size = 0
+    out = tmp_path / "actor"
+    with pytest.raises(ValueError, match=r"bc: batch_size must be >= 1"):
+        downstream.train_bc(dcfg, lam_32px, data_lib.synthetic_episodes(2, 24, image_size=32), str(out))
+    assert not out.exists()
+
+
+def test_a_failed_episode_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    cfg = collect_configs.get_config("smoke")
+    env_cfg = collect.dcs.EnvConfig(**cfg.env)
+
+    def full_disk(f, **arrays):
+        f.write(b"half an episode")
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(np, "savez_compressed", full_disk)
+    os.makedirs(tmp_path / "train")
+    with pytest.raises(OSError, match="No space left"):
+        collect._collect_one((env_cfg, "train", 0, 1, 5, str(tmp_path)))
+    assert os.listdir(tmp_path / "train") == []
+
+
+def test_a_davis_collection_gets_its_own_default_name():
+    cfg = collect_configs.get_config("small")
+    procedural = make_dataset.dataset_name(cfg)
+    cfg.env.davis_path = "/data/DAVIS"
+    assert make_dataset.dataset_name(cfg) == procedural + "_davis"
