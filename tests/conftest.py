@@ -27,3 +27,14 @@ def collect_config(tmp_path):
     cfg.data_dir = str(tmp_path / "data")
     cfg.num_workers, cfg.num_train = 1, 2
     return cfg
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_compiled_programs():
+    """Each module's compiled programs are dropped after it: the whole suite in one process would
+    otherwise hold every program it compiled (the reference-equivalence tests alone compile dozens)."""
+    yield
+    import gc
+    import jax
+    jax.clear_caches()
+    gc.collect()
