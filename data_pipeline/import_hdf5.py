@@ -12,7 +12,6 @@ actions are ``raw_action`` (what the ``paper`` configs train on), their clip to 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 
@@ -67,12 +66,7 @@ def import_release(train: str, data_dir: str, eval_path: str | None = None, labe
     path = rlds_dataset.dataset_dir(data_dir, name)
     claim = _claim(files)
     metadata = {**files.metadata, "import": claim}
-    if os.path.isfile(os.path.join(path, "dataset_info.json")):
-        found = rlds_dataset.TrajectoryDataset(path).metadata.get("import")
-        if found != json.loads(json.dumps(claim)):
-            raise ValueError(f"dataset {path} exists from other files:\n  found {found}\n  wanted {claim}\n"
-                             "give this import another --name or delete the old dataset")
-        print(f"dataset already imported: {path}")
+    if rlds_dataset.built(path, "import", claim, "give this import another --name or delete the old dataset"):
         return path
     sizes = {split: files.num_episodes(split) for split in ("train", "eval") if split in files.files}
     return rlds_dataset.write_dataset(path, sizes, files.shapes(), metadata, ReleasedSource(files), workers=workers,

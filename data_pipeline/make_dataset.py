@@ -85,12 +85,8 @@ def build_dataset(cfg) -> str:
     name = dataset_name(cfg)
     path = rlds_dataset.dataset_dir(cfg.data_dir, name)
     settings = _settings(cfg, env_cfg)
-    if os.path.isfile(os.path.join(path, "dataset_info.json")):
-        found = rlds_dataset.TrajectoryDataset(path).metadata.get("settings")
-        if found != json.loads(json.dumps(settings)):
-            raise ValueError(f"dataset {path} exists with other settings:\n  found {found}\n  wanted {settings}\n"
-                             "give this dataset another name (config.name) or delete the old one")
-        print(f"dataset already built: {path}")
+    if rlds_dataset.built(path, "settings", settings,
+                          "give this dataset another name (config.name) or delete the old one"):
         return path
 
     staging = os.path.join(cfg.data_dir, "staging", name)

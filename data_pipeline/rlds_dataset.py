@@ -128,6 +128,18 @@ def _claim(folder: str, claim: dict) -> None:
     os.replace(tmp, marker)
 
 
+def built(path: str, key: str, expected: dict, hint: str) -> bool:
+    """True if a complete dataset at ``path`` was made with ``expected`` (its metadata[key]); one
+    made otherwise raises, naming both (re-runs reuse a dataset, never a different one)."""
+    if not os.path.isfile(os.path.join(path, "dataset_info.json")):
+        return False
+    found = TrajectoryDataset(path).metadata.get(key)
+    if found != json.loads(json.dumps(expected)):
+        raise ValueError(f"dataset {path} exists, made otherwise:\n  found {found}\n  wanted {expected}\n{hint}")
+    print(f"dataset already built: {path}")
+    return True
+
+
 def labeled_subsets(num_train: int, seed: int, budgets=LABEL_BUDGETS) -> dict[str, list[int]]:
     """Nested random subsets of k whole training trajectories (k <= num_train)."""
     order = np.random.default_rng(seed).permutation(num_train)

@@ -51,7 +51,7 @@ def test_round_trip_collect_tfds_read(collect_config):
     # Re-running with the same settings reuses the dataset; other settings are refused.
     assert build_dataset(cfg) == path
     cfg.num_steps = 60
-    with pytest.raises(ValueError, match="exists with other settings"):
+    with pytest.raises(ValueError, match="exists, made otherwise"):
         build_dataset(cfg)
 
 
