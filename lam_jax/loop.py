@@ -156,8 +156,10 @@ class TrainLoop:
             with stops:
                 for step in bar:
                     carry, metrics = step_fn(carry, step)
-                    if block_each_step:
+                    if block_each_step or step == start:
                         jax.block_until_ready(metrics)
+                    if step == start:
+                        bar.unpause()  # the rate and ETA leave out the first step's compilation
                     samples += batch_size
                     done = step + 1
                     if done % log_every == 0 or done == num_steps:
