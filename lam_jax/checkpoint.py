@@ -7,10 +7,12 @@ step and folder, and ``set_aside`` moves it out of the way of a resume from an o
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import shutil
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -90,6 +92,11 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
+    def _log(self, what: str, step: int) -> str:
+        """Where orbax's own reports of a failed save or restore go (beside the checkpoints)."""
+        name = f"{what}_error_step{step}_process{jax.process_index()}.log"
+        return os.path.join(os.path.dirname(self.directory), name)
+
     def steps(self) -> list[int]:
         """Saved steps, newest first."""
         return sorted(self.manager.all_steps(), reverse=True)
@@ -97,7 +104,7 @@ class Checkpointer:
     def save(self, step: int, tree) -> None:
         """Writes in this thread: a failure is raised here, for this step (async, orbax reported it a save
         later, under hundreds of lines from its threads)."""
-        log = os.path.join(os.path.dirname(self.directory), f"save_error_step{step}_process{jax.process_index()}.log")
+        log = self._log("save", step)
         try:
             with _stderr_to(log):  # on a failure orbax's writer threads print it hundreds of times
                 self.manager.save(step, args=ocp.args.StandardSave(tree))
@@ -117,11 +124,20 @@ class Checkpointer:
     def restore(self, step: int, like):
         """Restores into the structure, shapes, dtypes and shardings of ``like``; refuses NaN/Inf."""
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
-        try:
-            tree = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
-        except Exception as e:  # noqa: BLE001
+        log = self._log("restore", step)
+        error = None
+        with _stderr_to(log):  # a failed read, too, is reported by orbax's threads thousands of times
+            try:
+                tree = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
+            except Exception as e:  # noqa: BLE001
+                error = e
+                time.sleep(1.0)  # its threads are still reporting
+            gc.collect()  # abandoned reads report themselves when collected: here, into the log
+        if error is not None:
             raise DamagedCheckpointError(f"the checkpoint of step {step} in {os.path.join(self.directory, str(step))} "
-                                         f"cannot be read ({root_cause(e)})") from None
+                                         f"cannot be read ({root_cause(error)}; orbax's log: {log})") from None
+        if os.path.exists(log):
+            os.remove(log)
         saved = os.path.join(self.directory, str(step), FINGERPRINT_FILE)
         if os.path.isfile(saved):  # checkpoints of older versions have none
             with open(saved) as f:
