@@ -436,6 +436,23 @@ def regression_steps(module, x_fn, y_fn, batches, lr, warmup, total):
     return results
 
 
+def check_regression_steps(name, kind, fx, results):
+    """Loss of each step, gradients of the first, parameters after each, against the fixture."""
+    for step, (loss, grads, params) in enumerate(results):
+        check(f"{name} loss{step}", loss, group(fx, f"loss{step}")[name], quantity=f"{name} loss")
+        if step == 0:
+            compare_tree(f"{name} grads", kind, grads, group(fx, "grads0"), None, GRAD_RTOL, f"{name} grads")
+        compare_update(
+            f"{name} after update {step}",
+            kind,
+            parameters_after(fx, step - 1),
+            params,
+            parameters_after(fx, step),
+            None,
+            f"{name} params after update",
+        )
+
+
 def test_bc_actor():
     fx, meta = load_npz("bc"), META["fixtures"]["bc"]
     lam, actor = reference_laom(), build_actor(fx)
@@ -459,19 +476,7 @@ def test_bc_actor():
         meta["warmup_updates"],
         meta["total_updates"],
     )
-    for step, (loss, grads, params) in enumerate(results):
-        check(f"bc loss{step}", loss, group(fx, f"loss{step}")["bc"], quantity="bc loss")
-        if step == 0:
-            compare_tree("bc grads", "actor", grads, group(fx, "grads0"), None, GRAD_RTOL, "bc grads")
-        compare_update(
-            f"bc after update {step}",
-            "actor",
-            parameters_after(fx, step - 1),
-            params,
-            parameters_after(fx, step),
-            None,
-            "bc params after update",
-        )
+    check_regression_steps("bc", "actor", fx, results)
 
 
 def test_action_decoder():
@@ -494,21 +499,7 @@ def test_action_decoder():
         meta["warmup_updates"],
         meta["total_updates"],
     )
-    for step, (loss, grads, params) in enumerate(results):
-        check(f"decoder loss{step}", loss, group(fx, f"loss{step}")["decoder"], quantity="decoder loss")
-        if step == 0:
-            compare_tree(
-                "decoder grads", "action_decoder", grads, group(fx, "grads0"), None, GRAD_RTOL, "decoder grads"
-            )
-        compare_update(
-            f"decoder after update {step}",
-            "action_decoder",
-            parameters_after(fx, step - 1),
-            params,
-            parameters_after(fx, step),
-            None,
-            "decoder params after update",
-        )
+    check_regression_steps("decoder", "action_decoder", fx, results)
 
 
 # -- schedule and epochs -------------------------------------------------------------------------------------
@@ -662,16 +653,7 @@ PERSPECTIVE_XFAIL = pytest.mark.xfail(
     "pipeline",
     [
         pytest.param(name, marks=PERSPECTIVE_XFAIL) if "perspective" in name else name
-        for name in (
-            "nothing",
-            "shift",
-            "rotate",
-            "perspective",
-            "shift-rotate",
-            "rotate-shift",
-            "rotate-perspective",
-            "perspective-rotate",
-        )
+        for name in META["fixtures"]["augment"]["pipelines"]  # the reference's 8 pipelines, in its order
     ],
 )
 def test_augmentation_replay(pipeline):

@@ -242,6 +242,15 @@ def adam(ref, module, lr, weight_decay, warmup, total, *, adamw=False):
     return opt, ref.scheduler.linear_annealing_with_warmup(opt, warmup, total)
 
 
+def optimise(opt, loss, sched=None):
+    """One step of a training script's loop: zero_grad(set_to_none), backward, step, scheduler step."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if sched is not None:
+        sched.step()
+
+
 def current_lr(opt):
     return opt.param_groups[0]["lr"]
 
@@ -329,10 +338,7 @@ def laom_fixture(ref, with_labels: bool):
             if with_labels:
                 rec.put("outputs/labeled_pred_action", pred_action)
         rec.put(f"lr/model{step}", current_lr(opt))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        optimise(opt, loss, sched)
         if step % t["target_update_every"] == 0:
             ref.utils.soft_update(target, model, tau=t["target_tau"])
         inputs = {
@@ -343,9 +349,7 @@ def laom_fixture(ref, with_labels: bool):
         for k, probe in probes.items():
             x, y = inputs[k]
             probe_loss = F.mse_loss(probe(x.detach()), torch.from_numpy(y))
-            probe_opts[k].zero_grad(set_to_none=True)
-            probe_loss.backward()
-            probe_opts[k].step()
+            optimise(probe_opts[k], probe_loss)
             losses[k] = probe_loss
         for k, v in losses.items():
             rec.put(f"loss{step}/{k}", v)
@@ -405,14 +409,9 @@ def lapo_fixture(ref):
             rec.put("outputs/latent_action", latent_action)
             rec.put("outputs/pred_next_obs", pred_next_obs[:2])  # two examples keep the file small
         rec.put(f"lr/model{step}", current_lr(opt))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        optimise(opt, loss, sched)
         probe_loss = F.mse_loss(probe(latent_action.detach()), torch.from_numpy(b["action"]))
-        probe_opt.zero_grad(set_to_none=True)
-        probe_loss.backward()
-        probe_opt.step()
+        optimise(probe_opt, probe_loss)
         rec.put(f"loss{step}/fdm", loss)
         rec.put(f"loss{step}/linear_probe", probe_loss)
         rec.grads(f"grads{step}", params)
@@ -471,14 +470,9 @@ def idm_fixture(ref):
             rec.put("outputs/pred_action", pred_action)
             rec.put("outputs/obs_emb", obs_emb)
         rec.put(f"lr/model{step}", current_lr(opt))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        optimise(opt, loss, sched)
         probe_loss = F.mse_loss(probe(obs_emb.detach()), torch.from_numpy(b["state"]))
-        probe_opt.zero_grad(set_to_none=True)
-        probe_loss.backward()
-        probe_opt.step()
+        optimise(probe_opt, probe_loss)
         rec.put(f"loss{step}/action", loss)
         rec.put(f"loss{step}/state_probe", probe_loss)
         rec.grads(f"grads{step}", params)
@@ -542,10 +536,7 @@ def bc_fixture(ref, lam):
             rec.put("outputs/pred_actions", pred_actions)
             rec.put("outputs/obs_emb", obs_emb)
         rec.put(f"lr/model{step}", current_lr(opt))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        optimise(opt, loss, sched)
         rec.put(f"loss{step}/bc", loss)
         rec.grads(f"grads{step}", params)
         prev = rec.params(f"after{step}", params, prev)
@@ -599,10 +590,7 @@ def decoder_fixture(ref, actor):
             rec.put("outputs/latent_actions", latent_actions)
             rec.put("outputs/pred_actions", pred_actions)
         rec.put(f"lr/model{step}", current_lr(opt))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        optimise(opt, loss, sched)
         rec.put(f"loss{step}/decoder", loss)
         rec.grads(f"grads{step}", params)
         prev = rec.params(f"after{step}", params, prev)
