@@ -61,13 +61,13 @@ def import_release(train: str, data_dir: str, eval_path: str | None = None, labe
                    workers: int = 1, num_shards: int = 0) -> str:
     """Returns the path of the dataset, importing only what is missing (a re-run resumes)."""
     files = released.ReleasedFiles(train, eval_path, labeled_paths)
-    check_values(files)
     name = name or default_name(train)
     path = rlds_dataset.dataset_dir(data_dir, name)
     claim = _claim(files)
     metadata = {**files.metadata, "import": claim}
     if rlds_dataset.built(path, "import", claim, "give this import another --name or delete the old dataset"):
         return path
+    check_values(files)  # every value before the first shard is written
     sizes = {split: files.num_episodes(split) for split in ("train", "eval") if split in files.files}
     return rlds_dataset.write_dataset(path, sizes, files.shapes(), metadata, ReleasedSource(files), workers=workers,
                                       claim=claim, num_shards=num_shards)

@@ -122,10 +122,7 @@ def _claim(folder: str, claim: dict) -> None:
             raise ValueError(f"{folder} holds an unfinished write with other settings:\n  found {found}\n"
                              f"  wanted {claim}\ndelete it or choose another dataset name")
         return
-    tmp = f"{marker}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(claim, f, indent=1)
-    os.replace(tmp, marker)
+    shard_writer.atomic_json(marker, claim, indent=1)
 
 
 def built(path: str, key: str, expected: dict, hint: str) -> bool:

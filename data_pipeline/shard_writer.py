@@ -92,10 +92,11 @@ def _fsync(path: str) -> None:
         os.close(fd)
 
 
-def _atomic_json(path: str, obj) -> None:
+def atomic_json(path: str, obj, indent=None) -> None:
+    """Written whole or not at all (temporary file, fsync, rename)."""
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
-        json.dump(obj, f)
+        json.dump(obj, f, indent=indent)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -126,7 +127,7 @@ def write_shard(folder: str, dataset_name: str, features, plan: SplitPlan, shard
             os.remove(tmp)
         raise
     examples = plan.examples(shard)
-    _atomic_json(_done_marker(folder, dataset_name, plan, shard),
+    atomic_json(_done_marker(folder, dataset_name, plan, shard),
                  {"num_bytes": num_bytes, "start": examples.start, "stop": examples.stop})
     return num_bytes
 

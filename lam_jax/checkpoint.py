@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
+from lam_jax import run_dir
+
 
 class NonFiniteError(FloatingPointError):
     """Training produced (or a checkpoint holds) NaN or Inf."""
@@ -111,10 +113,7 @@ class Checkpointer:
                 self.manager.wait_until_finished()
             value = fingerprint(tree)  # orbax stores no checksum: ours catches bytes changed on disk
             if jax.process_index() == 0:
-                path = os.path.join(self.directory, str(step), FINGERPRINT_FILE)
-                with open(path + ".tmp", "w") as f:
-                    json.dump({"fingerprint": value}, f)
-                os.replace(path + ".tmp", path)
+                run_dir.write_json(os.path.join(self.directory, str(step), FINGERPRINT_FILE), {"fingerprint": value})
         except Exception as e:  # noqa: BLE001 (orbax and tensorstore raise many types)
             raise CheckpointSaveError(f"saving the checkpoint of step {step} to {self.directory} failed: "
                                       f"{root_cause(e)} (orbax's log: {log})") from None
