@@ -60,8 +60,7 @@ class StopRequests:
     def stop_now(self, done: int) -> bool:
         if jax.process_count() == 1:
             return self.signum is not None
-        from jax._src import distributed
-        client = distributed.global_state.client
+        client = sharding.coordination_client()
         if self.signum is not None and not self._announced:
             self._announced = True
             try:

@@ -51,12 +51,18 @@ def initialize_distributed(dcfg) -> None:
     barrier("start", timeout)
 
 
+def coordination_client():
+    """jax.distributed's key-value store and barriers (None in a single-process run); jax exposes
+    it only under jax._src, so this is the one place that reaches for it."""
+    from jax._src import distributed
+    return distributed.global_state.client
+
+
 def barrier(name: str, timeout_s: int) -> None:
     """Waits for every process (through the coordination service, no collective): processes that
     start or compile minutes apart then meet before their first collective, whose own set-up (Gloo
     on CPU) waits only 30 s."""
-    from jax._src import distributed
-    client = distributed.global_state.client
+    client = coordination_client()
     if client is None or jax.process_count() == 1:
         return
     try:

@@ -18,14 +18,19 @@ from flax import nnx
 from lam_jax import loop, optim, sampling, sharding
 
 
+def check_settings(desc: str, num_steps: int, batch_size: int, learning_rate: float, weight_decay: float = 0.0):
+    """A fit's settings, checked before it (or the stage around it) writes anything."""
+    if batch_size < 1 or num_steps < 1 or learning_rate <= 0 or weight_decay < 0:
+        raise ValueError(f"{desc}: batch_size must be >= 1, num_steps >= 1, learning_rate > 0 and weight_decay >= 0; "
+                         f"got {batch_size}, {num_steps}, {learning_rate}, {weight_decay}")
+
+
 def fit(module: nnx.Module, source, *, inputs: Callable, targets: Callable, frozen=None, num_steps: int,
         batch_size: int, learning_rate: float, warmup_steps: int = 0, frame_stack: int, workdir: str | None,
         config: dict | None = None, seed: int = 0, log_every: int = 100, save_every: int = 1000,
         num_devices: int = 0, desc: str = "fit", progress: bool = True, weight_decay: float = 0.0) -> nnx.Module:
     """Trains ``module`` to regress targets(frozen, batch) from inputs(frozen, batch); returns it."""
-    if num_steps < 1 or batch_size < 1 or learning_rate <= 0:
-        raise ValueError(f"{desc}: num_steps and batch_size must be >= 1 and learning_rate > 0, got "
-                         f"{num_steps}, {batch_size}, {learning_rate}")
+    check_settings(desc, num_steps, batch_size, learning_rate, weight_decay)
     if log_every < 1 or save_every < 1:
         raise ValueError(f"{desc}: log_every and save_every must be >= 1, got {log_every}, {save_every}")
     mesh = sharding.make_mesh(num_devices)

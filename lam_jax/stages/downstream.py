@@ -25,7 +25,7 @@ from lam_jax import models, optim, run_dir
 from lam_jax.checkpoint import require_checkpoint
 from lam_jax.policy_nets import ActionDecoder, Actor
 from lam_jax.restore import check_frames, load_lam
-from lam_jax.supervised import fit
+from lam_jax.supervised import check_settings, fit
 
 
 def eval_env(metadata: dict, dcfg) -> dcs.EnvConfig:
@@ -82,11 +82,10 @@ def _actor(spec: dict) -> Actor:
                  dtype=models.DTYPES[spec["dtype"]], rngs=nnx.Rngs(spec.get("seed", 0)))
 
 
-def _check_stage(stage_cfg, desc: str) -> None:
+def _check_stage(stage_cfg, source, desc: str) -> None:
     """Bad settings stop a stage before it writes anything."""
-    if stage_cfg.batch_size < 1 or stage_cfg.learning_rate <= 0 or stage_cfg.get("weight_decay", 0.0) < 0:
-        raise ValueError(f"{desc}: batch_size must be >= 1, learning_rate > 0 and weight_decay >= 0; got "
-                         f"{stage_cfg.batch_size}, {stage_cfg.learning_rate}, {stage_cfg.get('weight_decay', 0.0)}")
+    num_steps = steps(stage_cfg, source) if stage_cfg.batch_size >= 1 else 0  # epochs divide by the batch
+    check_settings(desc, num_steps, stage_cfg.batch_size, stage_cfg.learning_rate, stage_cfg.get("weight_decay", 0.0))
 
 
 def _new_actor(dcfg, workdir: str, frame_stack: int, out_dim: int, kind: str, image_size: int) -> Actor:
@@ -108,7 +107,7 @@ def load_spec(workdir: str) -> dict:
 
 def train_bc(dcfg, lam_dir: str, train, workdir: str) -> Actor:
     """Actor o_t -> z(o_t, o_{t+1}) of the frozen LAM over every training transition."""
-    _check_stage(dcfg.bc, "bc")
+    _check_stage(dcfg.bc, train, "bc")
     _, lam, lam_spec = load_lam(lam_dir, dtype="float32")  # the reference labels outside autocast
     check_frames(lam_spec, train, f"the LAM in {lam_dir}")
     latent, frozen = _frozen_fn(lam, "latent_action")
@@ -139,7 +138,7 @@ def load_actor(workdir: str) -> Actor:
 
 def train_decoder(dcfg, actor_dir: str, labeled, workdir: str) -> ActionDecoder:
     """Decoder z -> a_t on the frozen actor's outputs for the labeled observations."""
-    _check_stage(dcfg.decoder, "decoder")
+    _check_stage(dcfg.decoder, labeled, "decoder")
     actor_spec = load_spec(actor_dir)
     if "image_size" in actor_spec:  # actors trained before it was recorded have none
         check_frames(actor_spec, labeled, f"the actor in {actor_dir}")
@@ -161,7 +160,7 @@ def _decoder(spec: dict) -> ActionDecoder:
 
 
 def train_bc_scratch(dcfg, labeled, workdir: str, frame_stack: int = 3) -> Actor:
-    _check_stage(dcfg.bc_scratch, "bc_scratch")
+    _check_stage(dcfg.bc_scratch, labeled, "bc_scratch")
     actor = _new_actor(dcfg, workdir, frame_stack, labeled.action_dim, "bc_scratch", labeled.image_size)
     return fit(actor, labeled, inputs=lambda f, b: b["obs"], targets=lambda f, b: b["action"],
                **_fit_kwargs(dcfg, dcfg.bc_scratch, labeled, frame_stack, workdir, "bc_scratch", {}))
