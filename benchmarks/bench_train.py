@@ -1,5 +1,5 @@
 """LAM train-step throughput: the whole jitted step (on-device sampling, augmentation, forward,
-backward, Adam, EMA, online probes), after compilation.
+backward, Adam, EMA, online probes), after compilation (measured by device_check.measure_steps).
 
   python benchmarks/bench_train.py [--variants small,paper] [--methods lapo,laom,laom_labels,idm]
                                    [--dtypes float32,bfloat16] [--paper_batch 0] [--steps 5] [--set k=v,...]
@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -22,8 +21,7 @@ import jax  # noqa: E402
 
 from lam_jax import hardware, methods  # noqa: E402
 from lam_jax.data import synthetic_episodes  # noqa: E402
-from lam_jax import train_lam  # noqa: E402
-from lam_jax.train_lam import Trainer  # noqa: E402
+from device_check import measure_steps  # noqa: E402  (compile, cost analysis and timing, shared)
 
 PAPER_SAMPLES = 10 * 5_000 * 990  # 10 epochs over 5000 trajectories of 990 windows (k <= 10)
 
@@ -34,30 +32,13 @@ def bench(method: str, variant: str, batch: int, steps: int, dtype: str, extra=(
         overrides += [f"batch_size={batch}", f"labeled_batch_size={max(jax.device_count(), batch // 4)}"]
     cfg = methods.lam_config(method, variant, overrides=overrides)
     episodes = synthetic_episodes(max(jax.device_count(), 4), 48, image_size=64)
-    trainer = Trainer(cfg, episodes, episodes)
-    compiled = train_lam.jit_train_step.lower(trainer.step_spec, trainer.state, trainer.health, trainer.data,
-                                              trainer.labeled, trainer.base_key, 0).compile()
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    flops = float((cost or {}).get("flops", 0.0))
-    state, health = trainer.state, trainer.health
-    for step in range(2):  # warm-up
-        state, health, m = trainer.train_step(state, health, trainer.data, trainer.labeled, step)
-        jax.block_until_ready(m)
-    start = time.perf_counter()
-    for step in range(steps):
-        state, health, m = trainer.train_step(state, health, trainer.data, trainer.labeled, step)
-        jax.block_until_ready(m)  # one step at a time, as training on CPU does
-    elapsed = (time.perf_counter() - start) / steps
+    r = measure_steps(cfg, episodes, episodes, steps)
     peak, _ = hardware.peak_tflops(dtype)
-    mem = jax.devices()[0].memory_stats() or {}
-    rate = cfg.batch_size / elapsed
-    return dict(method=method, variant=variant, dtype=dtype, batch=cfg.batch_size, ms_per_step=1000 * elapsed,
-                samples_per_s=rate, gflop_per_sample=flops / cfg.batch_size / 1e9,
-                achieved_gflops=flops / elapsed / 1e9,
-                peak_fraction=(flops / elapsed / 1e12 / peak) if peak else None,
-                peak_memory_gib=mem.get("peak_bytes_in_use", 0) / 2 ** 30 or None,
-                paper_hours=PAPER_SAMPLES / rate / 3600 if variant == "paper" else None)
+    return dict(method=method, variant=variant, dtype=dtype, batch=cfg.batch_size, ms_per_step=r["step_ms"],
+                samples_per_s=r["samples_per_s"], gflop_per_sample=r["gflop_per_sample"],
+                achieved_gflops=1000 * r["achieved_tflops"],
+                peak_fraction=(r["achieved_tflops"] / peak) if peak else None, peak_memory_gib=r["peak_gib"],
+                paper_hours=PAPER_SAMPLES / r["samples_per_s"] / 3600 if variant == "paper" else None)
 
 
 def main():

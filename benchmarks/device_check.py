@@ -118,12 +118,17 @@ def measure_steps(cfg, episodes, labeled, steps: int, check_last: bool = False) 
     flops, nbytes = float(cost.get("flops", 0.0)), float(cost.get("bytes accessed", 0.0))
     hlo_flops = float(_cost(lowered).get("flops", 0.0))  # before backend rewrites: a cross-check on MFU
     state, health = trainer.state, trainer.health
+    # Back to back on an accelerator, as training does; one at a time on CPU, where queued sharded
+    # steps can deadlock in XLA's all-reduce (lam_jax.loop does the same).
+    block_each = jax.devices()[0].platform == "cpu"
     for step in range(3):  # warm-up
         state, health, metrics = compiled(state, health, trainer.data, trainer.labeled, trainer.base_key, step)
     jax.block_until_ready(metrics)
     start = time.perf_counter()
-    for step in range(3, 3 + steps):  # dispatched back to back, as training on an accelerator does
+    for step in range(3, 3 + steps):
         state, health, metrics = compiled(state, health, trainer.data, trainer.labeled, trainer.base_key, step)
+        if block_each:
+            jax.block_until_ready(metrics)
     jax.block_until_ready(metrics)
     step_s = (time.perf_counter() - start) / steps
     peak = _peak_tflops(cfg.model.dtype)  # bf16 at paper sizes: MFU against the dense bf16 peak
