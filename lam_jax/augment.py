@@ -8,6 +8,9 @@ shift-rotate, rotate-shift, rotate-perspective, perspective-rotate. As in the re
   centre (bilinear, zero beyond the padding), centre-cropped;
 - perspective: edge-padded by ``perspective_pad`` px, torchvision's RandomPerspective with
   distortion 0.5 (each corner moves inwards by up to half the half-size), centre-cropped.
+Warps follow torchvision's tensor kernels: output pixel p samples the padded input at
+H(p + 0.5) - 0.5 (``grid_sample`` with ``align_corners=False``), and the zero fill beyond the
+padding is blended through a bilinear mask (image sample times mask sample), not cut.
 One rotation angle and one perspective are drawn per pipeline and call, shared by the images
 that drew that pipeline (torchvision transforms sample once per call). The two stages of a
 composite pipeline are applied one after the other. Images are normalised floats ([-1, 1]), so
@@ -80,6 +83,17 @@ def _homography(src, dst):
     return jnp.concatenate([h, jnp.ones_like(h[..., :1])], -1).reshape(h.shape[:-1] + (3, 3))
 
 
+def perspective_map(end, side: int, pad: float):
+    """Output -> input map (unpadded pixels) of torchvision's perspective that sends the padded
+    image's corners to ``end`` [..., 4, 2]: the padded input is sampled at H(p + 0.5) - 0.5."""
+    start = jnp.broadcast_to(jnp.asarray([[0, 0], [side - 1, 0], [side - 1, side - 1], [0, side - 1]],
+                                         jnp.float32), end.shape)
+    # The output samples the input at the point mapped from end to start.
+    padded = _homography(end.astype(jnp.float32), start)
+    o = jnp.full(end.shape[:-2], pad + 0.5, jnp.float32)
+    return _translate(-o, -o) @ padded @ _translate(o, o)
+
+
 def _perspective_maps(key, shape, size: int, spec: AugmentSpec):
     """torchvision RandomPerspective.get_params on the padded image; output -> input maps, unpadded."""
     side = size + 2 * spec.perspective_pad
@@ -89,12 +103,7 @@ def _perspective_maps(key, shape, size: int, spec: AugmentSpec):
     ks = jax.random.split(key, 8)
     end = jnp.stack([jnp.stack([lo(ks[0]), lo(ks[1])], -1), jnp.stack([hi(ks[2]), lo(ks[3])], -1),
                      jnp.stack([hi(ks[4]), hi(ks[5])], -1), jnp.stack([lo(ks[6]), hi(ks[7])], -1)], -2)
-    start = jnp.broadcast_to(jnp.asarray([[0, 0], [side - 1, 0], [side - 1, side - 1], [0, side - 1]],
-                                         jnp.float32), end.shape)
-    # The output samples the input at the point mapped from end to start.
-    padded = _homography(end.astype(jnp.float32), start)
-    p = jnp.full(shape, float(spec.perspective_pad))
-    return _translate(-p, -p) @ padded @ _translate(p, p), end
+    return perspective_map(end, side, spec.perspective_pad), end
 
 
 def sample_params(key, batch: int, size: int, spec: AugmentSpec) -> dict:
@@ -120,26 +129,30 @@ def sample_params(key, batch: int, size: int, spec: AugmentSpec) -> dict:
 
 def warp(images: jax.Array, maps: jax.Array, pad: jax.Array) -> jax.Array:
     """Bilinear resampling: output pixel p takes the input at maps @ p, edge-replicated up to
-    ``pad`` px outside the image and zero beyond. images [B, H, W, C]; maps [B, 3, 3]; pad [B]."""
+    ``pad`` px outside the image and zero beyond; as torchvision with a fill, the zero-filled
+    sample is multiplied by the bilinear sample of a mask of ones (zero beyond the padding).
+    images [B, H, W, C]; maps [B, 3, 3]; pad [B]."""
     b, h, w, c = images.shape
     ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
     grid = jnp.stack([xs, ys, jnp.ones_like(xs)], -1).reshape(-1, 3)
     src = jnp.einsum("bij,pj->bpi", maps, grid)
     x, y = src[..., 0] / src[..., 2], src[..., 1] / src[..., 2]  # [B, HW]
-    margin = pad[:, None] + 0.5
-    inside = (x >= -margin) & (x <= w - 1 + margin) & (y >= -margin) & (y <= h - 1 + margin)
     x0, y0 = jnp.floor(x), jnp.floor(y)
-    wx, wy = (x - x0)[..., None], (y - y0)[..., None]
+    wx, wy = x - x0, y - y0
     flat = images.reshape(b, h * w, c)
+    lo, hi_y, hi_x = -pad[:, None], h - 1 + pad[:, None], w - 1 + pad[:, None]
 
     def tap(yy, xx):
+        """(pixel, 1) inside the padded image, (0, 0) beyond it."""
+        valid = ((xx >= lo) & (xx <= hi_x) & (yy >= lo) & (yy <= hi_y)).astype(images.dtype)
         idx = jnp.clip(yy, 0, h - 1).astype(jnp.int32) * w + jnp.clip(xx, 0, w - 1).astype(jnp.int32)
-        return jnp.take_along_axis(flat, idx[..., None], axis=1)
+        return jnp.take_along_axis(flat, idx[..., None], axis=1) * valid[..., None], valid
 
-    top = tap(y0, x0) * (1 - wx) + tap(y0, x0 + 1) * wx
-    bottom = tap(y0 + 1, x0) * (1 - wx) + tap(y0 + 1, x0 + 1) * wx
-    out = (top * (1 - wy) + bottom * wy) * inside[..., None]
-    return out.reshape(b, h, w, c).astype(images.dtype)
+    taps = [(tap(y0, x0), (1 - wy) * (1 - wx)), (tap(y0, x0 + 1), (1 - wy) * wx),
+            (tap(y0 + 1, x0), wy * (1 - wx)), (tap(y0 + 1, x0 + 1), wy * wx)]
+    value = sum(t[0] * wt[..., None] for t, wt in taps)
+    mask = sum(t[1] * wt for t, wt in taps)
+    return (value * mask[..., None]).reshape(b, h, w, c).astype(images.dtype)
 
 
 def apply(images: jax.Array, params: dict) -> jax.Array:

@@ -49,12 +49,13 @@ def flat_dim(shape) -> int:
 class Probes(nnx.Module):
     """Online linear probes on stop-gradient inputs, trained by their own Adam on every training
     batch (reference ``train_laom.py`` ~218-241): ``{name: (in_dim, out_dim)}``. Inputs are the
-    model's raw latents and embeddings; targets the dataset's actions and states."""
+    model's raw latents and embeddings; targets the dataset's actions and states. Plain
+    ``nn.Linear`` in the reference, so torch's default init, not the models' orthogonal one."""
 
     def __init__(self, dims: dict, *, dtype, rngs: nnx.Rngs):
         self.names = tuple(dims)
         for name, (cin, cout) in dims.items():
-            setattr(self, name, nets.linear(cin, cout, dtype=dtype, rngs=rngs))
+            setattr(self, name, nets.torch_default_linear(cin, cout, dtype=dtype, rngs=rngs))
 
     def __call__(self, inputs: dict):
         """inputs: {name: (x, target)} -> (sum of MSEs, {'probe/<name>_mse': MSE})."""

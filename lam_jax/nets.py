@@ -4,8 +4,9 @@
   residual blocks; no activation after the last block.
 - ``Decoder``: the mirror image, each stage a 2x2 stride-2 transposed conv and residual blocks,
   then GELU, a 1x1 conv and tanh.
-- Every conv and linear layer starts orthogonal with gain 1 and a zero bias, as the reference's
-  ``weight_init`` does (its fan layout is kept, see ``Upsample2x``).
+- Every conv and linear layer of a model starts orthogonal with gain 1 and a zero bias, as the
+  reference's ``weight_init`` does (its fan layout is kept, see ``Upsample2x``); the online probes
+  and the action decoder keep torch's default (``torch_default_linear``), as the reference's do.
 
 Images are NHWC. ``dtype`` is the compute dtype (bfloat16 mirrors torch autocast); parameters
 stay float32.
@@ -37,6 +38,17 @@ def conv(cin: int, cout: int, kernel: int, stride: int = 1, *, dtype, rngs: nnx.
 def linear(cin: int, cout: int, *, dtype, rngs: nnx.Rngs) -> nnx.Linear:
     return nnx.Linear(cin, cout, kernel_init=orthogonal(), bias_init=nnx.initializers.zeros, dtype=dtype,
                       rngs=rngs)
+
+
+def torch_default_linear(cin: int, cout: int, *, dtype, rngs: nnx.Rngs) -> nnx.Linear:
+    """torch.nn.Linear's own init (weight and bias uniform in +-1/sqrt(fan_in)), which the reference's
+    online probes and ``ActionDecoder`` keep: its orthogonal init runs only inside its model classes."""
+    bound = 1.0 / cin ** 0.5
+
+    def uniform(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return nnx.Linear(cin, cout, kernel_init=uniform, bias_init=uniform, dtype=dtype, rngs=rngs)
 
 
 def to_unit_range(frames: jax.Array) -> jax.Array:

@@ -33,9 +33,10 @@ class Actor(nnx.Module):
 class ActionDecoder(nnx.Module):
     def __init__(self, latent_dim: int, action_dim: int, hidden_dim: int = 256, *, dtype=jnp.float32,
                  rngs: nnx.Rngs):
-        self.fc1 = nets.linear(latent_dim, hidden_dim, dtype=dtype, rngs=rngs)
-        self.fc2 = nets.linear(hidden_dim, hidden_dim, dtype=dtype, rngs=rngs)
-        self.out = nets.linear(hidden_dim, action_dim, dtype=dtype, rngs=rngs)
+        # torch's default Linear init, as the reference's (its orthogonal init never reaches this class)
+        self.fc1 = nets.torch_default_linear(latent_dim, hidden_dim, dtype=dtype, rngs=rngs)
+        self.fc2 = nets.torch_default_linear(hidden_dim, hidden_dim, dtype=dtype, rngs=rngs)
+        self.out = nets.torch_default_linear(hidden_dim, action_dim, dtype=dtype, rngs=rngs)
 
     def __call__(self, z):
         return self.out(nets.relu6(self.fc2(nets.relu6(self.fc1(z))))).astype(jnp.float32)

@@ -49,3 +49,28 @@ def test_downstream_errors_are_clear(tmp_path):
         downstream_configs.get_config("giant")
     with pytest.raises(ValueError, match="unknown method"):
         pipeline.run(pipeline.PipelineSpec("vqvae", "", 2))
+
+
+def test_policy_is_evaluated_in_float32_whatever_it_trained_in(tmp_path, monkeypatch):
+    """The reference evaluates its actor and decoder outside autocast: a bf16-trained policy runs in float32."""
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from lam_jax.policy_nets import ActionDecoder, Actor
+
+    spec = {"frame_stack": 1, "out_dim": 8, "encoder_scale": 0.5, "num_res_blocks": 1, "dtype": "bfloat16", "seed": 3}
+    for name, content in (("actor", spec), ("decoder", {"latent_dim": 8, "action_dim": 2, "hidden_dim": 16,
+                                                         "dtype": "bfloat16", "seed": 3})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "spec.json").write_text(json.dumps(content))
+    monkeypatch.setattr(downstream, "load_fitted", lambda workdir, module: module)  # the initial weights
+    policy, frame_stack = downstream.load_policy(str(tmp_path / "actor"), str(tmp_path / "decoder"))
+    obs = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+
+    def reference(dtype):
+        actor = Actor(1, 8, 0.5, 1, dtype=dtype, rngs=nnx.Rngs(3))
+        return np.asarray(ActionDecoder(8, 2, 16, dtype=dtype, rngs=nnx.Rngs(4))(actor(obs)))
+
+    assert frame_stack == 1
+    np.testing.assert_allclose(policy(obs), reference(jnp.float32), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(policy(obs), reference(jnp.bfloat16), rtol=1e-5, atol=1e-6)

@@ -32,8 +32,9 @@ The second batch is the first one reversed along the batch axis, with every imag
 right (``second_batch``), so the fixtures hold one set of inputs.
 
 Choices, so that the comparison is exact:
-- float32 throughout: the training scripts' ``torch.autocast(bfloat16)`` is disabled (bf16
-  rounding is one of the known differences; see docs/parity.md);
+- float32 throughout: the training scripts' ``torch.autocast(bfloat16)`` is disabled; the first
+  forward of LAOM and LAPO is also recorded under CPU autocast (``outputs_bf16/``), so a test can
+  compare how far our bf16 path and the reference's lie from float32;
 - augmentation off in the loss fixtures (``use_aug=False``, the scripts' own branch); the
   augmentation is checked on its own (``augment.npz``) by recording the reference's random draws;
 - weights: the reference's seeded init, then biases and LayerNorm parameters perturbed away from
@@ -256,6 +257,15 @@ def current_lr(opt):
 
 
 # -- the methods --------------------------------------------------------------------------------------
+def autocast_forward(model, obs, future):
+    """The same forward under the training scripts' ``torch.autocast(bfloat16)`` (here on CPU), in
+    float32: how far the reference's bf16 path lies from its float32 one."""
+    import torch
+
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        return tuple(x.float() for x in model(obs, future))
+
+
 def lam_schedule():
     t = TRAIN["lam"]
     return STEPS_PER_EPOCH * t["warmup_epochs"], STEPS_PER_EPOCH * t["num_epochs"]
@@ -337,6 +347,10 @@ def laom_fixture(ref, with_labels: bool):
             rec.put("outputs/next_obs_target", next_obs_target)
             if with_labels:
                 rec.put("outputs/labeled_pred_action", pred_action)
+            else:
+                bf16 = autocast_forward(model, obs, future)
+                for name, value in zip(("latent_next_obs", "latent_action", "obs_hidden"), bf16):
+                    rec.put(f"outputs_bf16/{name}", value.flatten(1))
         rec.put(f"lr/model{step}", current_lr(opt))
         optimise(opt, loss, sched)
         if step % t["target_update_every"] == 0:
@@ -408,6 +422,9 @@ def lapo_fixture(ref):
         if step == 0:
             rec.put("outputs/latent_action", latent_action)
             rec.put("outputs/pred_next_obs", pred_next_obs[:2])  # two examples keep the file small
+            bf16_pred, bf16_latent = autocast_forward(model, obs, future)
+            rec.put("outputs_bf16/latent_action", bf16_latent)
+            rec.put("outputs_bf16/pred_next_obs", bf16_pred[:2])
         rec.put(f"lr/model{step}", current_lr(opt))
         optimise(opt, loss, sched)
         probe_loss = F.mse_loss(probe(latent_action.detach()), torch.from_numpy(b["action"]))
@@ -822,7 +839,8 @@ def main(argv=None):
         "seed": SEED,
         "sizes": SIZES,
         "steps_per_epoch": STEPS_PER_EPOCH,
-        "precision": "float32 (autocast off)",
+        "precision": "float32 (autocast off); outputs_bf16/: the first forward of LAOM and LAPO again "
+        "under torch.autocast('cpu', bfloat16)",
         "augmentation": "off in the loss fixtures; augment.npz replays draws",
         "second_batch": "first batch reversed along the batch axis, images mirrored left-right ([B,H,W,C] axis 2)",
         "command": "python tools/make_reference_fixtures.py --reference=PATH",

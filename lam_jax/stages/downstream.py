@@ -132,8 +132,10 @@ def load_fitted(workdir: str, module: nnx.Module) -> nnx.Module:
     return nnx.merge(graphdef, restored["state"])[0]
 
 
-def load_actor(workdir: str) -> Actor:
-    return load_fitted(workdir, _actor(load_spec(workdir)))
+def load_actor(workdir: str, dtype: str | None = None) -> Actor:
+    """The trained actor, computing in ``dtype`` (default: the dtype it was trained in)."""
+    spec = load_spec(workdir)
+    return load_fitted(workdir, _actor({**spec, "dtype": dtype or spec["dtype"]}))
 
 
 def train_decoder(dcfg, actor_dir: str, labeled, workdir: str) -> ActionDecoder:
@@ -167,9 +169,10 @@ def train_bc_scratch(dcfg, labeled, workdir: str, frame_stack: int = 3) -> Actor
 
 
 def load_policy(actor_dir: str, decoder_dir: str | None = None):
-    """(policy uint8 stacks -> actions, frame_stack): decoder(actor(o)), or actor(o) alone."""
-    actor = load_actor(actor_dir)
-    decoder = load_fitted(decoder_dir, _decoder(load_spec(decoder_dir))) if decoder_dir else None
+    """(policy uint8 stacks -> actions, frame_stack): decoder(actor(o)), or actor(o) alone, in float32
+    whatever they were trained in (the reference evaluates outside autocast)."""
+    actor = load_actor(actor_dir, dtype="float32")
+    decoder = load_fitted(decoder_dir, _decoder({**load_spec(decoder_dir), "dtype": "float32"})) if decoder_dir else None
     # jax.jit on the split state: nnx.jit walks the module graph on every call (about 4 ms on one
     # core, measured), and evaluation calls the policy once per environment step.
     graphdef, state = nnx.split((actor, decoder))
