@@ -549,8 +549,8 @@ def _torch_default(label, kernel, bias):
     for name, x in (("kernel", kernel), ("bias", bias)):
         x = np.asarray(x)
         assert np.max(np.abs(x)) <= bound and np.any(x), f"{label}.{name}: not uniform in +-{bound:.3g}"
-    std = float(np.std(kernel))
-    assert abs(std / (bound / np.sqrt(3)) - 1) < 0.1, f"{label}: kernel std {std:.3g}, uniform's {bound / np.sqrt(3):.3g}"
+    std, uniform = float(np.std(kernel)), bound / np.sqrt(3)
+    assert abs(std / uniform - 1) < 0.1, f"{label}: kernel std {std:.3g}, uniform's {uniform:.3g}"
 
 
 @pytest.mark.parametrize("name", sorted(LAMS))

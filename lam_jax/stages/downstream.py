@@ -172,7 +172,9 @@ def load_policy(actor_dir: str, decoder_dir: str | None = None):
     """(policy uint8 stacks -> actions, frame_stack): decoder(actor(o)), or actor(o) alone, in float32
     whatever they were trained in (the reference evaluates outside autocast)."""
     actor = load_actor(actor_dir, dtype="float32")
-    decoder = load_fitted(decoder_dir, _decoder({**load_spec(decoder_dir), "dtype": "float32"})) if decoder_dir else None
+    decoder = None
+    if decoder_dir:
+        decoder = load_fitted(decoder_dir, _decoder({**load_spec(decoder_dir), "dtype": "float32"}))
     # jax.jit on the split state: nnx.jit walks the module graph on every call (about 4 ms on one
     # core, measured), and evaluation calls the policy once per environment step.
     graphdef, state = nnx.split((actor, decoder))
