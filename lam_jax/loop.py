@@ -32,6 +32,10 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+class PeerLostError(RuntimeError):
+    """A step's collective failed in a multi-process run: another process died or was cut off."""
+
+
 class StopRequests:
     """SIGINT/SIGTERM (what schedulers send before preemption) ask the loop to stop after the step in
     flight; a second signal interrupts at once. With several processes the one that is signalled
@@ -151,6 +155,7 @@ class TrainLoop:
         bar = tqdm(range(start, num_steps), initial=start, total=num_steps, desc=desc, unit="step",
                    disable=not (progress and self.main), dynamic_ncols=True)
         stops = StopRequests(f"{self.workdir or desc}/{start}")
+        done = start
         try:
             with stops:
                 for step in bar:
@@ -177,6 +182,15 @@ class TrainLoop:
                         saved = "saved a checkpoint of it; the same command resumes" if self.ckpt else "nothing saved"
                         raise TrainingInterrupted(f"{desc}: stopped by {signal.Signals(stops.signum).name} at step "
                                                   f"{done} of {num_steps}; {saved}", stops.signum)
+        except jax.errors.JaxRuntimeError as e:
+            if jax.process_count() == 1:
+                raise
+            # Gloo (CPU) reports a dead peer at once; NCCL hangs until jax's heartbeat check
+            # (lam_jax.fatal_filter turns that abort into one line).
+            raise PeerLostError(
+                f"{desc}: a step's collective failed after step {done} "
+                f"({str(e).splitlines()[0][:200]}): another process of this multi-host run died or was cut off; "
+                "rerun the same command on every process to resume from the newest checkpoint") from None
         finally:
             bar.close()
             if self.ckpt:

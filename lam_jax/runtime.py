@@ -39,7 +39,10 @@ if os.environ.get("LAM_JAX_COMPILE_CACHE", "1") != "0":
 
 # Errors whose message says everything: one line, no traceback.
 _ONE_LINE = {"TrainingInterrupted": "interrupted", "CheckpointSaveError": "error", "DamagedCheckpointError": "error",
-             "ReleasedFileError": "error"}
+             "ReleasedFileError": "error", "PeerLostError": "error"}
+# After these, shutting down would wait on what failed: orbax's writer tasks, or jax.distributed's
+# shutdown barrier with a process that is gone.
+_EXIT_AT_ONCE = ("CheckpointSaveError", "PeerLostError")
 
 
 def _one_line_errors(kind, value, tb):
@@ -48,8 +51,7 @@ def _one_line_errors(kind, value, tb):
         sys.__excepthook__(kind, value, tb)
         return
     print(f"{prefix}: {value}", file=sys.stderr, flush=True)
-    if kind.__name__ == "CheckpointSaveError":
-        # orbax's leftover writer tasks would print hundreds of lines while Python shuts down
+    if kind.__name__ in _EXIT_AT_ONCE:
         sys.stdout.flush()
         os._exit(1)
 

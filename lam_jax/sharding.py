@@ -13,6 +13,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from lam_jax import fatal_filter
+
 DATA_AXIS = "data"
 
 
@@ -32,6 +34,7 @@ def initialize_distributed(dcfg) -> None:
     if num is not None and address is None:
         raise ValueError("config.distributed.coordinator_address (host:port of process 0) is needed "
                          "when num_processes is given")
+    fatal_filter.start(pid)  # jaxlib's abort when a peer dies becomes one line
     _native_stdout_to_stderr()
     timeout = int(dcfg.get("initialization_timeout", 900))
     # jaxlib aborts the process (a C++ check failure) when the others do not come in time: say first

@@ -106,3 +106,35 @@ def test_sigterm_to_one_process_stops_both_at_one_step_with_a_checkpoint(tmp_pat
     assert lines[0] == lines[1] and "stopped by SIGTERM at step" in lines[0], lines
     step = lines[0].split(" at step ")[1].split()[0]
     assert os.listdir(workdir / "checkpoints") == [step]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("victim", [0, 1])  # the coordinator, a worker
+def test_a_dead_peer_stops_the_other_process_with_one_line(tmp_path, victim):
+    workdir, port = tmp_path / "run", _free_port()
+    args = [sys.executable, "-m", "experiments.pretrain", "--config=configs/lapo.py:smoke", "--config.log_every=2",
+            "--config.save_every=100000", "--config.num_steps=100000", "--config.data.synthetic_length=24",
+            "--config.data.image_size=32", f"--config.workdir={workdir}", "--config.distributed.enabled=True",
+            "--config.distributed.heartbeat_timeout=10",
+            f"--config.distributed.coordinator_address=127.0.0.1:{port}", "--config.distributed.num_processes=2"]
+    procs = [subprocess.Popen(args + [f"--config.distributed.process_id={i}"], cwd=REPO, env=_env(1),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    metrics = workdir / "metrics.jsonl"
+    deadline = time.time() + 300
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 2) and time.time() < deadline:
+        time.sleep(0.2)
+    procs[victim].kill()
+    killed = time.time()
+    survivor = procs[1 - victim]
+    _, stderr = survivor.communicate(timeout=180)
+    procs[victim].communicate()
+    assert survivor.returncode != 0
+    assert time.time() - killed < 10 + 60  # the heartbeat timeout, and the coordinator's loss is seen at once
+    # one line: ours when the step's collective fails (Gloo, at once), or jaxlib's abort condensed by
+    # lam_jax.fatal_filter (a collective that hangs, as NCCL's, until the heartbeat timeout)
+    last = stderr.strip().splitlines()[-1]
+    assert "another process of this multi-host run died" in last, stderr[-3000:]
+    for noise in ("Traceback", "Check failure stack trace", "coordination_service"):
+        assert noise not in stderr, stderr[-3000:]
+    if "jaxlib's report: " in last:
+        assert "Check failure stack trace" in open(last.rsplit("jaxlib's report: ", 1)[1].rstrip(")")).read()
