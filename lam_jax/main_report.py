@@ -20,6 +20,26 @@ def _get(s, *keys):
     return s
 
 
+def few_run_statistics(by_method: dict, cols: dict, task: str) -> list[str]:
+    """rliable's estimates (report.iqm_interval, report.improvement_lines) per method, one task."""
+    runs = {c: {LABELS.get(m, m): {task: [_get(s, *path) for s in ss]} for m, ss in by_method.items()}
+            for c, path in cols.items()}
+    lines = ["## Few-run statistics", "",
+             f"IQM over runs with its 95% stratified bootstrap interval ({report.BOOTSTRAP_REPS} resamples; "
+             "with 3 seeds the IQM is the mean), and the probability that one method beats another "
+             "(Mann-Whitney, with its bootstrap interval), as rliable computes them.", "",
+             "| method | online probe IQM | held-out ridge probe IQM | normalised return IQM |", "|---|---|---|---|"]
+    for m in runs["ret"]:
+        cells = [report.fmt_iqm(report.iqm_interval(runs[c][m]), 3 if c == "ret" else 2)
+                 for c in ("online", "ridge", "ret")]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    for title, c, lower in (("online probe", "online", True), ("held-out ridge probe", "ridge", True),
+                            ("normalised return", "ret", False)):
+        lines += ["", f"Probability of improvement, {title}:"]
+        lines += [f"- {x}" for x in report.improvement_lines(runs[c], lower)]
+    return lines + [""]
+
+
 def write(out: str, summaries: list[dict], random_returns, env_cfg, dataset: str, command: str,
           bc_steps: int | None = None) -> tuple[str, str]:
     """results.md, summaries.json (every run), returns.png, probes.png in ``out``; returns (path, the
@@ -65,6 +85,7 @@ def write(out: str, summaries: list[dict], random_returns, env_cfg, dataset: str
     for title, c, lower in (("Online probe (paper metric)", "online", True), ("Held-out ridge probe", "ridge", True),
                             ("Normalised return", "ret", False)):
         lines += [f"{title}:"] + [f"- {x}" for x in report.orderings(named(c), lower)] + [""]
+    lines += few_run_statistics(by_method, cols, summaries[0].get("task", env_cfg.task))
     lines += [f"A uniformly random policy scores {random_norm:.3f} and the expert {expert_norm:.3f} on the paper's "
               "scale.", ""]
     if env_cfg.task == "cheetah-run" and k == 4:
