@@ -27,7 +27,10 @@ def few_run_statistics(by_method: dict, cols: dict, task: str) -> list[str]:
     lines = ["## Few-run statistics", "",
              f"IQM over runs with its 95% stratified bootstrap interval ({report.BOOTSTRAP_REPS} resamples; "
              "with 3 seeds the IQM is the mean), and the probability that one method beats another "
-             "(Mann-Whitney, with its bootstrap interval), as rliable computes them.", "",
+             "(Mann-Whitney, with its bootstrap interval), as rliable computes them. Orderings are claimed from the "
+             "t-intervals above: with 3 runs per method the bootstrap interval collapses to a point whenever one "
+             "method's runs all beat the other's, so these lines rank the runs; they do not establish an ordering.",
+             "",
              "| method | online probe IQM | held-out ridge probe IQM | normalised return IQM |", "|---|---|---|---|"]
     for m in runs["ret"]:
         cells = [report.fmt_iqm(report.iqm_interval(runs[c][m]), 3 if c == "ret" else 2)

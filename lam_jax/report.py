@@ -187,7 +187,8 @@ def fmt_iqm(s: dict, digits: int = 3) -> str:
 
 def improvement_lines(named: dict, lower_is_better: bool) -> list[str]:
     """named: {method: {task: runs}} -> one line per pair with P(first better than second) and its
-    interval; 'likely' only where the interval excludes 0.5."""
+    interval. When every run of one method beats every run of the other, every resample agrees and
+    the interval is a point: the line says so instead of calling it excluded."""
     sign = -1.0 if lower_is_better else 1.0
     lines = []
     for (na, a), (nb, b) in itertools.combinations(named.items(), 2):
@@ -195,8 +196,12 @@ def improvement_lines(named: dict, lower_is_better: bool) -> list[str]:
         p = probability_of_improvement(flip(a), flip(b))
         if not p.get("n"):
             continue
-        verdict = ("interval excludes 0.5" if p["low"] > 0.5 or p["high"] < 0.5 else "interval includes 0.5: "
-                   "no ordering")
+        if p["p"] in (0.0, 1.0):  # the bootstrap cannot widen it: a rank, not evidence, with few runs
+            verdict = "every run of one beats every run of the other"
+        elif p["low"] > 0.5 or p["high"] < 0.5:
+            verdict = "interval excludes 0.5"
+        else:
+            verdict = "interval includes 0.5: no ordering"
         lines.append(f"P({na} better than {nb}) = {p['p']:.2f} [{p['low']:.2f}, {p['high']:.2f}] ({verdict})")
     return lines
 
