@@ -51,6 +51,7 @@ def lam_config() -> ml_collections.ConfigDict:
     c.keep_checkpoints = 2
     c.resume_fallback = True  # a damaged newest checkpoint is set aside and the previous one resumed
     c.num_devices = 0  # 0: every visible device
+    c.log = log_config()
     c.distributed = ml_collections.ConfigDict(dict(
         enabled=False,  # multi-host through jax.distributed
         coordinator_address="",  # host:port of process 0; "" with the rest empty: cluster auto-detection
@@ -140,3 +141,13 @@ def apply_overrides(c: ml_collections.ConfigDict, overrides, search=("model", "d
 def split_arg(arg: str | None, default: str = "paper"):
     variant, *overrides = (arg or default).split(",")
     return variant, overrides
+
+
+def log_config() -> ml_collections.ConfigDict:
+    """Where a stage's metrics go besides metrics.jsonl (lam_jax.metrics.MetricWriter)."""
+    return ml_collections.ConfigDict(dict(
+        tensorboard=True,  # event files in WORKDIR/tensorboard: tensorboard --logdir runs/
+        wandb=False,  # a wandb run (needs `pip install wandb`)
+        wandb_project="lam-jax",
+        wandb_mode="offline",  # 'offline' needs no network (`wandb sync` uploads later); 'online'
+        images_every=0))  # steps between image logs (LAPO's predicted frames, LAOM's views); 0: save_every

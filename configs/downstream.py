@@ -31,6 +31,7 @@ def get_config(arg=None):
         workers=2, max_steps=0,  # max_steps 0: whole episodes (1000 steps)
         davis_path="",  # the DAVIS root; "" -> the dataset's own setting (procedural videos if it has none)
         allow_procedural=False))  # evaluate a released dataset (rendered on DAVIS) with procedural videos
+    c.log = common.log_config()
     c.dtype = "bfloat16"
     c.seed = 0  # actor and decoder initialisation and batch sampling
     c.labeled_trajectories = 128

@@ -58,3 +58,20 @@ def peak_tflops(dtype: str = "float32") -> tuple[float | None, str]:
             n = jax.local_device_count()
             return peaks[dtype] * n, f"{n} x {device.device_kind} dense {dtype} peak"
     return None, f"unknown peak for {device.device_kind}"
+
+
+def compiled_flops(compiled) -> float:
+    """FLOPs of one call of a compiled jax function, from XLA's cost analysis (0 when unknown)."""
+    try:
+        cost = compiled.cost_analysis()
+    except Exception:  # noqa: BLE001 (a backend without cost analysis)
+        return 0.0
+    cost = (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}
+    return float(cost.get("flops", 0.0))
+
+
+def peak_memory_gib() -> float | None:
+    """Peak memory in use on the first local device since start (None where jax does not say: CPU)."""
+    stats = jax.local_devices()[0].memory_stats() or {}
+    peak = stats.get("peak_bytes_in_use")
+    return peak / 2**30 if peak is not None else None

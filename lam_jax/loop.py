@@ -19,9 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from lam_jax import run_dir, sharding
+from lam_jax import hardware, run_dir, sharding
 from lam_jax.checkpoint import Checkpointer, DamagedCheckpointError, NonFiniteError
-from lam_jax.metrics import JsonlWriter, read_jsonl, truncate_jsonl
+from lam_jax.metrics import MetricWriter, read_jsonl
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -79,6 +79,21 @@ class StopRequests:
         return done >= int(stop_at)
 
 
+def throughput(samples: int, batch_size: int, seconds: float, flops_per_step: float,
+               peak_tflops: float | None) -> dict:
+    """samples/s over a logging interval; achieved TFLOP/s and MFU where the step's FLOPs and the
+    chip's peak are known; peak device memory where jax reports it (not on CPU)."""
+    out = {"samples_per_s": samples / seconds}
+    if flops_per_step:
+        out["tflops"] = flops_per_step * samples / batch_size / seconds / 1e12
+        if peak_tflops:
+            out["mfu"] = out["tflops"] / peak_tflops
+    memory = hardware.peak_memory_gib()
+    if memory is not None:
+        out["memory_gib"] = memory
+    return out
+
+
 def new_health(mesh):
     return sharding.put_replicated(np.int32(-1), mesh)
 
@@ -95,7 +110,7 @@ def guard(new_state, old_state, health, step, *values):
 
 class TrainLoop:
     def __init__(self, workdir: str | None, config: dict, mesh, *, keep_checkpoints: int = 2,
-                 hint: str = "lower the learning rate", fallback: bool = True):
+                 hint: str = "lower the learning rate", fallback: bool = True, log_cfg: dict | None = None):
         self.workdir, self.mesh, self.hint, self.fallback = workdir, mesh, hint, fallback
         self.main = sharding.is_main_process()
         self.ckpt = self.writer = None
@@ -103,7 +118,7 @@ class TrainLoop:
             if self.main:
                 run_dir.claim(workdir, config)
             self.ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep_checkpoints)
-            self.writer = JsonlWriter(os.path.join(workdir, "metrics.jsonl")) if self.main else None
+            self.writer = MetricWriter(workdir, log_cfg, config=config) if self.main else None
 
     def check_health(self, health) -> None:
         bad = int(jax.device_get(health))
@@ -143,13 +158,18 @@ class TrainLoop:
         self.check_health(restored["health"])
         start = int(jax.device_get(restored.pop("step")))
         if self.writer:
-            truncate_jsonl(self.writer.path, start)
+            self.writer.resume(start)
         return restored, start
 
     def run(self, step_fn: Callable, carry: dict, start: int, num_steps: int, *, log_every: int, save_every: int,
-            batch_size: int, desc: str, progress: bool = True) -> tuple[dict, dict]:
+            batch_size: int, desc: str, progress: bool = True, flops_per_step: float = 0.0,
+            peak_tflops: float | None = None, previews: Callable | None = None,
+            previews_every: int = 0) -> tuple[dict, dict]:
         """Steps ``start..num_steps``; returns the carry and the last logged metrics. SIGINT or
-        SIGTERM stops it after the step in flight, with a checkpoint of that step (TrainingInterrupted)."""
+        SIGTERM stops it after the step in flight, with a checkpoint of that step (TrainingInterrupted).
+        With ``flops_per_step`` (XLA's count) the logs add achieved TFLOP/s and, given the chip's
+        peak, MFU; ``previews(carry, step) -> {tag: uint8 image}`` runs on every process every
+        ``previews_every`` steps (it may be collective) and process 0 logs the images."""
         block_each_step = jax.devices()[0].platform == "cpu"  # XLA CPU collectives can deadlock when queued
         last, t0, samples = {}, time.perf_counter(), 0
         bar = tqdm(range(start, num_steps), initial=start, total=num_steps, desc=desc, unit="step",
@@ -169,11 +189,17 @@ class TrainLoop:
                     if done % log_every == 0 or done == num_steps:
                         self.check_health(carry["health"])
                         last = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                        last["samples_per_s"] = samples / (time.perf_counter() - t0)
+                        last.update(throughput(samples, batch_size, time.perf_counter() - t0, flops_per_step,
+                                               peak_tflops))
                         t0, samples = time.perf_counter(), 0
                         bar.set_postfix(loss=f"{last['loss']:.4g}")
                         if self.writer:
-                            self.writer.write(done, last)
+                            self.writer.scalars(done, last)
+                    if previews is not None and previews_every > 0 and (done % previews_every == 0
+                                                                       or done == start + 1):
+                        images = previews(carry, done)
+                        if self.writer and images:
+                            self.writer.images(done, images)
                     stop = done < num_steps and stops.stop_now(done)
                     if self.ckpt and (done % save_every == 0 or done == num_steps or stop):
                         self.check_health(carry["health"])
@@ -195,6 +221,8 @@ class TrainLoop:
             bar.close()
             if self.ckpt:
                 self.ckpt.close()  # waits for the last save
+            if self.writer:
+                self.writer.close()
         if not last and self.writer and os.path.exists(self.writer.path):  # already finished: the last log
             rows = read_jsonl(self.writer.path)
             last = {k: v for k, v in rows[-1].items() if k != "step"} if rows else {}

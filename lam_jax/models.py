@@ -63,6 +63,10 @@ class Probes(nnx.Module):
         return sum(metrics.values()), metrics
 
 
+def _last_frame(stack):
+    return stack[..., -3:].astype(jnp.float32)
+
+
 def _augmenter(enabled: bool, image_size: int):
     spec = aug_lib.reference_spec(image_size)
     return (lambda key, x: aug_lib.augment(key, x, spec)) if enabled else (lambda key, x: x)
@@ -102,13 +106,24 @@ class LAPO(nnx.Module):
     def embed(self, obs):
         return self.fdm_encoder(nets.to_unit_range(obs)).reshape(obs.shape[0], -1)
 
-    def loss(self, batch, key):
-        del key
-        obs, future, nxt = (nets.to_unit_range(batch[k]) for k in ("obs", "future", "next"))
+    def _predict(self, obs, future):
+        """(predicted next frame stack, z)."""
         z = self._latent(obs, future)
         feat = self.fdm_encoder(obs)
         act = self.act_proj(z).reshape((-1,) + self.feature_shape).astype(feat.dtype)
-        pred = self.decoder(jnp.concatenate([feat, act], -1))
+        return self.decoder(jnp.concatenate([feat, act], -1)), z
+
+    def previews(self, batch, key):
+        """o_t, the true and the predicted o_{t+1} (last frame of each stack): [B, 3, H, W, 3]."""
+        del key
+        obs, future, nxt = (nets.to_unit_range(batch[k]) for k in ("obs", "future", "next"))
+        pred, _ = self._predict(obs, future)
+        return {"lapo/next_frame": jnp.stack([_last_frame(x) for x in (obs, nxt, pred)], 1)}
+
+    def loss(self, batch, key):
+        del key
+        obs, future, nxt = (nets.to_unit_range(batch[k]) for k in ("obs", "future", "next"))
+        pred, z = self._predict(obs, future)
         fdm_loss = mse(pred, nxt)
         probe_loss, metrics = self.probes({"latent_action": (z, batch["action"])})
         return fdm_loss + probe_loss, {**metrics, "fdm_loss": fdm_loss}
@@ -181,6 +196,16 @@ class LAOM(nnx.Module):
             metrics["labeled_action_mse"] = sup
             total = total + self.labeled_loss_coef * sup
         return total, metrics
+
+    def previews(self, batch, key):
+        """o_t, then o_t, o_{t+k} and o_{t+1} as the loss sees them (augmented when augment is on),
+        last frame of each stack: [B, 4, H, W, 3]."""
+        keys = jax.random.split(key, 3)
+        aug = _augmenter(self.augment, self.image_size)
+        views = [nets.to_unit_range(batch["obs"])] + [aug(k, nets.to_unit_range(batch[name]))
+                                                      for k, name in zip(keys, ("obs", "future", "next"))]
+        return {"laom/views":
+                jnp.stack([_last_frame(v) for v in views], 1)}
 
     def ema_update(self, tau: float):
         online, target = nnx.state(self.encoder, nnx.Param), nnx.state(self.target_encoder, nnx.Param)

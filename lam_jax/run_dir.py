@@ -8,7 +8,8 @@ import time
 # Keys that may change between a run and its resumption: the length of training and how it is
 # logged, saved or spread over devices. Everything else (model, data, optimiser) must match.
 SAFE_KEYS = ("num_steps", "num_epochs", "stop_at", "log_every", "save_every", "keep_checkpoints", "resume_fallback",
-             "workdir", "num_devices", "distributed.", "data.streaming", "data.buffer_episodes", "data.buffer_steps")
+             "workdir", "num_devices", "distributed.", "log.", "data.streaming", "data.buffer_episodes",
+             "data.buffer_steps")
 
 
 # Keys added after runs were made: absent from an older run's config, they hold these defaults.

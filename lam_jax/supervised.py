@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lam_jax import loop, optim, sampling, sharding
+from lam_jax import hardware, loop, optim, sampling, sharding
 
 
 def check_settings(desc: str, num_steps: int, batch_size: int, learning_rate: float, weight_decay: float = 0.0):
@@ -28,8 +28,10 @@ def check_settings(desc: str, num_steps: int, batch_size: int, learning_rate: fl
 def fit(module: nnx.Module, source, *, inputs: Callable, targets: Callable, frozen=None, num_steps: int,
         batch_size: int, learning_rate: float, warmup_steps: int = 0, frame_stack: int, workdir: str | None,
         config: dict | None = None, seed: int = 0, log_every: int = 100, save_every: int = 1000,
-        num_devices: int = 0, desc: str = "fit", progress: bool = True, weight_decay: float = 0.0) -> nnx.Module:
-    """Trains ``module`` to regress targets(frozen, batch) from inputs(frozen, batch); returns it."""
+        num_devices: int = 0, desc: str = "fit", progress: bool = True, weight_decay: float = 0.0,
+        log_cfg: dict | None = None) -> nnx.Module:
+    """Trains ``module`` to regress targets(frozen, batch) from inputs(frozen, batch); returns it.
+    ``log_cfg``: where the metrics go besides metrics.jsonl (configs/common.py ``log_config``)."""
     check_settings(desc, num_steps, batch_size, learning_rate, weight_decay)
     if log_every < 1 or save_every < 1:
         raise ValueError(f"{desc}: log_every and save_every must be >= 1, got {log_every}, {save_every}")
@@ -52,9 +54,14 @@ def fit(module: nnx.Module, source, *, inputs: Callable, targets: Callable, froz
         new_state, health = loop.guard(nnx.state((model, opt)), carry["state"], carry["health"], step, loss)
         return dict(carry, state=new_state, health=health), {"loss": loss}
 
-    train_loop = loop.TrainLoop(workdir, config or {}, mesh, hint="lower the learning rate")
+    train_loop = loop.TrainLoop(workdir, config or {}, mesh, hint="lower the learning rate", log_cfg=log_cfg)
     carry, start = train_loop.resume({"state": state, "health": loop.new_health(mesh), "rng": rng})
+    flops = 0.0
+    if start < num_steps:  # compiled ahead for XLA's FLOP count (the logs' TFLOP/s and MFU)
+        compiled = step_fn.lower(carry, frozen, data, start).compile()
+        step_fn, flops = compiled, hardware.compiled_flops(compiled)
     carry, _ = train_loop.run(lambda c, s: step_fn(c, frozen, data, s), carry, start, num_steps,
                               log_every=log_every, save_every=save_every, batch_size=batch_size, desc=desc,
-                              progress=progress)
+                              progress=progress, flops_per_step=flops,
+                              peak_tflops=hardware.peak_tflops((config or {}).get("dtype", "float32"))[0])
     return nnx.merge(graphdef, carry["state"])[0]

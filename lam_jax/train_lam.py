@@ -18,10 +18,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 from flax import nnx
 
-from lam_jax import loop, models, optim, run_dir, sampling, sharding, streaming
+from lam_jax import hardware, loop, models, optim, run_dir, sampling, sharding, streaming
 from lam_jax.fsq import num_levels
 
 
@@ -176,6 +177,25 @@ def jit_streaming_step(spec: StepSpec, state, health, batch, rng, step):
 
 
 jit_update = jax.jit(_update, static_argnums=0)
+PREVIEW_WINDOWS = 4
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def jit_previews(spec: StepSpec, state, data, labeled, batch, key):
+    """The model's ``previews`` on the first windows of a batch (sampled as a step samples, or given),
+    replicated so that every process holds them."""
+    if batch is None:
+        batch = _make_batch(spec, data, labeled, jax.random.fold_in(key, 1))
+    few = jax.tree.map(lambda x: x[:PREVIEW_WINDOWS], {k: v for k, v in batch.items() if k != "labeled"})
+    model = nnx.merge(spec.graphdef, state)[0]
+    views = model.previews(few, key) if hasattr(model, "previews") else {}
+    return jax.lax.with_sharding_constraint(views, sharding.replicated(spec.mesh))
+
+
+def grid(views) -> np.ndarray:
+    """[windows, columns, H, W, 3] in [-1, 1] -> one uint8 image, a row per window."""
+    rows = [np.concatenate(list(w), axis=1) for w in views]
+    return np.clip((np.concatenate(rows, axis=0) + 1.0) * 127.5, 0, 255).astype(np.uint8)
 
 
 class Trainer:
@@ -230,6 +250,14 @@ class Trainer:
     def make_batch(self, data, labeled, key):
         return _make_batch(self.step_spec, data, labeled, key)
 
+    def previews(self, carry, step) -> dict:
+        """Images of what the model sees and does on a few windows of this step's batch (collective:
+        every process calls it): {tag: uint8 [H, W, 3]} grids, one row per window."""
+        key = jax.random.fold_in(carry["rng"], step)
+        batch = self._host_batch(step) if self.streaming else None
+        views = jit_previews(self.step_spec, carry["state"], self.data, self.labeled, batch, key)
+        return {tag: grid(np.asarray(x)) for tag, x in sharding.local_copy(views).items()}
+
     def _host_batch(self, step):
         batch = self.samplers[0].sample(step)
         if self.use_labels:
@@ -246,23 +274,26 @@ class Trainer:
         cfg = self.cfg
         if num_steps is None:
             num_steps = min(self.num_steps, cfg.stop_at) if cfg.get("stop_at", 0) > 0 else self.num_steps
+        log_cfg = cfg.get("log", {})
         train_loop = loop.TrainLoop(self.workdir, cfg.to_dict(), self.mesh, keep_checkpoints=cfg.keep_checkpoints,
                                     hint=f"lower the learning rate (now {cfg.learning_rate}) or set grad_clip",
-                                    fallback=cfg.get("resume_fallback", True))
+                                    fallback=cfg.get("resume_fallback", True),
+                                    log_cfg=log_cfg.to_dict() if log_cfg else None)
         if self.workdir and sharding.is_main_process():
             run_dir.write_json(os.path.join(self.workdir, "model_spec.json"), self.spec)
         carry, start = train_loop.resume({"state": self.state, "health": self.health, "rng": self.base_key})
-        streaming_step = functools.partial(jit_streaming_step, self.step_spec)
-        train_step = functools.partial(jit_train_step, self.step_spec)
-        if jax.process_count() > 1 and start < num_steps:
-            # Compile first, then meet: the first collective's set-up waits only 30 s for the others.
+        streaming_step = train_step = None
+        if start < num_steps:
+            # Compiled ahead of the loop: XLA's FLOP count for the logs' TFLOP/s and MFU, and with several
+            # processes, compile first, then meet (the first collective's set-up waits only 30 s).
             if self.streaming:
                 streaming_step = jit_streaming_step.lower(self.step_spec, carry["state"], carry["health"],
                                                           self._host_batch(start), carry["rng"], start).compile()
             else:
                 train_step = jit_train_step.lower(self.step_spec, carry["state"], carry["health"], self.data,
                                                   self.labeled, carry["rng"], start).compile()
-            sharding.barrier("compiled", int(cfg.distributed.get("initialization_timeout", 900)))
+            if jax.process_count() > 1:
+                sharding.barrier("compiled", int(cfg.distributed.get("initialization_timeout", 900)))
 
         def step_fn(carry, step):
             if self.streaming:
@@ -273,10 +304,16 @@ class Trainer:
                                                     carry["rng"], step)
             return dict(carry, state=state, health=health), metrics
 
+        compiled = streaming_step or train_step
         try:
             carry, last = train_loop.run(step_fn, carry, start, num_steps, log_every=cfg.log_every,
                                          save_every=cfg.save_every, batch_size=cfg.batch_size,
-                                         desc=f"train {cfg.model.name}", progress=progress)
+                                         desc=f"train {cfg.model.name}", progress=progress,
+                                         flops_per_step=hardware.compiled_flops(compiled) if compiled else 0.0,
+                                         peak_tflops=hardware.peak_tflops(cfg.model.dtype)[0],
+                                         previews=self.previews if self.workdir else None,
+                                         previews_every=(log_cfg.get("images_every", 0) if log_cfg else 0)
+                                         or cfg.save_every)
         finally:
             for sampler in getattr(self, "samplers", []):
                 sampler.close()

@@ -23,6 +23,10 @@ def test_pipeline_runs_every_stage_and_resumes(collect_config, tmp_path):
         assert (run_dir / "actor" / "checkpoints").is_dir()
         assert (run_dir / "decoder").is_dir() == (spec.method == "laom_labels")
         assert (run_dir / "lam").is_dir() == (spec.method != "bc")
+        # every stage's metrics in TensorBoard too: training curves, held-out probes, evaluation returns
+        stages = ["actor", "eval"] + (["lam", "lam/probe", "decoder"] if spec.method != "bc" else [])
+        for stage in stages:
+            assert os.listdir(run_dir / stage / "tensorboard"), stage
     lam = json.loads((tmp_path / "out" / "cheetah-run" / "laom_labels" / "k2_s0" / "summary.json").read_text())["lam"]
     assert lam["held_out"]["eval_action_mse"] > 0 and lam["paper_metric"]["step"] == 4
     # The decoder trains on the frozen actor's outputs: its input size is the actor's output size.

@@ -21,7 +21,7 @@ from flax import nnx
 
 from data_pipeline import dcs, vec_env
 from data_pipeline.experts import PAPER_BC_RETURNS, REFERENCE_RETURNS
-from lam_jax import models, optim, run_dir
+from lam_jax import metrics, models, optim, run_dir
 from lam_jax.checkpoint import require_checkpoint
 from lam_jax.policy_nets import ActionDecoder, Actor
 from lam_jax.restore import check_frames, load_lam
@@ -74,7 +74,8 @@ def _fit_kwargs(dcfg, stage_cfg, source, frame_stack, workdir, desc, extra: dict
                 learning_rate=stage_cfg.learning_rate, warmup_steps=stage_cfg.get("warmup_steps", 0),
                 frame_stack=frame_stack, workdir=workdir, config=config, log_every=dcfg.log_every,
                 save_every=dcfg.save_every, num_devices=dcfg.num_devices, desc=desc,
-                weight_decay=stage_cfg.get("weight_decay", 0.0))
+                weight_decay=stage_cfg.get("weight_decay", 0.0),
+                log_cfg=dcfg.log.to_dict() if "log" in dcfg else None)
 
 
 def _actor(spec: dict) -> Actor:
@@ -208,4 +209,7 @@ def evaluate(policy, frame_stack: int, env_cfg: dcs.EnvConfig, dcfg, out: str | 
               "max_steps": dcfg.eval.max_steps or None}
     if out:
         run_dir.write_json(out, result)
+        metrics.log_result(os.path.join(os.path.dirname(os.path.abspath(out)), "eval"),
+                           {k: result[k] for k in ("mean_return", "normalized_return", "expert_normalized_return")},
+                           dcfg.log.to_dict() if "log" in dcfg else None, series={"eval/return": returns})
     return result

@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from lam_jax import data as data_lib
-from lam_jax import evaluation, models, run_dir, sharding
+from lam_jax import evaluation, metrics, models, run_dir, sharding
 from lam_jax.metrics import read_jsonl
 from lam_jax.train_lam import Trainer, validate_config
 
@@ -109,4 +109,8 @@ def run(cfg, progress: bool = True) -> dict:
                                                         models.predicts_actions(cfg.model), progress=progress)
     if sharding.is_main_process():
         run_dir.write_json(os.path.join(cfg.workdir, "report.json"), report)
+        if "held_out" in report:
+            log = cfg.get("log")
+            metrics.log_result(os.path.join(cfg.workdir, "probe"), {"held_out": report["held_out"]},
+                               log.to_dict() if log else None, step=trainer.num_steps)
     return report

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from lam_jax import data as data_lib
-from lam_jax import evaluation, models, run_dir, sharding
+from lam_jax import evaluation, metrics, models, run_dir, sharding
 from lam_jax.restore import check_frames, load_lam
 
 
@@ -25,4 +25,7 @@ def run(workdir: str, dataset: str = "", train_split: str = "train", eval_split:
                                              models.predicts_actions(cfg.model), l2, progress))
     if sharding.is_main_process():
         run_dir.write_json(out or os.path.join(workdir, "probe_report.json"), report)
+        log = cfg.get("log")
+        metrics.log_result(os.path.join(workdir, "probe"), {"held_out": report}, log.to_dict() if log else None,
+                           step=int(cfg.get("num_steps", 0) or 0))
     return report
