@@ -1,11 +1,16 @@
 """The paper's Fig. 6 ladder at CPU scale, over seeds: LAPO -> +multi-step IDM -> +larger latent ->
 +latent-space FDM -> +augmentations (LAOM) -> +supervision (LAOM+sup).
 
-  python -m experiments.ladder --collect=configs/collect.py:small --seeds=0,1,2 --out=runs/ladder
+  python -m experiments.ladder --collect=configs/collect.py:small --seeds=0,1,2 --out=runs/ladder \
+      [--clean_preset=vanilla | --clean_dataset=DIR] [--clean_rungs=lapo,latent,augment]
 
 Writes results.json (every rung x seed x metric), ladder.md (mean ± 95% CI and median
-[min, max]) and ladder.png. Finished rung-seed runs are reused, so an interrupted ladder resumes.
+[min, max]) and ladder.png. With a dataset without distractors (collected like --collect but with
+the given preset, or given), the --clean_rungs also run on it (under OUT/clean) and the report
+compares both conditions (ladder_clean.png). Finished rung-seed runs are reused, so an
+interrupted ladder resumes.
 """
+import copy
 import json
 import os
 import sys
@@ -25,6 +30,10 @@ _DATASET = flags.DEFINE_string("dataset", "", "a built dataset dir; '' -> the --
 _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
 _OUT = flags.DEFINE_string("out", "runs/ladder", "output folder")
 _SET = flags.DEFINE_multi_string("lam_set", [], "LAM config override key=value for every rung")
+_CLEAN_PRESET = flags.DEFINE_string("clean_preset", "", "collect the data without distractors like --collect, "
+                                    "with this env preset (e.g. vanilla); '' -> no such condition")
+_CLEAN_DATASET = flags.DEFINE_string("clean_dataset", "", "a built dataset dir without distractors instead")
+_CLEAN_RUNGS = flags.DEFINE_list("clean_rungs", list(ladder.CLEAN_RUNGS), "rungs also run on the clean data")
 _WORKERS = flags.DEFINE_integer("workers", 1, "runs side by side, one per core with single-threaded XLA "
                                 "(numbers reproduce for the same setting)")
 
@@ -38,25 +47,53 @@ def main(argv):
     if _RUNGS.value and len(chosen) != len(_RUNGS.value):
         raise app.UsageError(f"unknown rung in {_RUNGS.value}; rungs: {[r.name for r in all_rungs]}")
     seeds = [int(s) for s in _SEEDS.value]
+    unknown = set(_CLEAN_RUNGS.value) - {r.name for r in all_rungs}
+    if unknown:
+        raise app.UsageError(f"unknown rung in --clean_rungs: {sorted(unknown)}")
+    clean_dataset = _clean_dataset()
+    # (condition, dataset, output folder, rungs): the distracted data, then the clean one
+    conditions = [("with", dataset, _OUT.value, chosen)]
+    if clean_dataset:
+        conditions.append(("without", clean_dataset, os.path.join(_OUT.value, "clean"),
+                           [r for r in chosen if r.name in _CLEAN_RUNGS.value]))
     if _WORKERS.value > 1:
-        commands = [c for r in chosen for s in seeds
-                    if (c := ladder.rung_command(r, s, dataset, _VARIANT.value, _OUT.value, _SET.value))]
+        commands = [c for _, data, out, rungs in conditions for r in rungs for s in seeds
+                    if (c := ladder.rung_command(r, s, data, _VARIANT.value, out, _SET.value))]
         parallel.run_commands(commands, _WORKERS.value, os.path.join(_OUT.value, "logs"))
-    results = {}
-    for i, rung in enumerate(chosen):
-        results[rung.name] = {}
-        for seed in seeds:
-            print(f"[{i * len(seeds) + seeds.index(seed) + 1}/{len(chosen) * len(seeds)}] {rung.label}, seed {seed}",
-                  flush=True)
-            results[rung.name][str(seed)] = ladder.run_rung(rung, seed, dataset, _VARIANT.value, _OUT.value, _SET.value)
+    total = sum(len(rungs) for *_, rungs in conditions) * len(seeds)
+    results, done = {}, 0
+    for condition, data, out, rungs in conditions:
+        results[condition] = {}
+        for rung in rungs:
+            results[condition][rung.name] = {}
+            for seed in seeds:
+                done += 1
+                print(f"[{done}/{total}] {rung.label}, seed {seed}, {condition} distractors", flush=True)
+                results[condition][rung.name][str(seed)] = ladder.run_rung(rung, seed, data, _VARIANT.value, out,
+                                                                           _SET.value)
     command = "python -m experiments.ladder " + " ".join(sys.argv[1:])
     os.makedirs(_OUT.value, exist_ok=True)
     with open(os.path.join(_OUT.value, "results.json"), "w") as f:
-        json.dump({"dataset": dataset, "variant": _VARIANT.value, "command": command, "overrides": _SET.value,
+        json.dump({"dataset": dataset, "clean_dataset": clean_dataset, "variant": _VARIANT.value, "command": command,
+                   "overrides": _SET.value,
                    "rungs": {r.name: {"label": r.label, "method": r.method, "overrides": r.overrides}
-                             for r in chosen}, "results": results}, f, indent=1)
+                             for r in chosen}, "results": results["with"],
+                   "clean_results": results.get("without", {})}, f, indent=1)
     notes = ["How the `small` regime was chosen, and what else was tried: `reports/ladder/regime_search.md`."]
-    print(f"report: {ladder.write_report(_OUT.value, results, chosen, dataset, command, notes)}")
+    path = ladder.write_report(_OUT.value, results["with"], chosen, dataset, command, notes, results.get("without"),
+                               clean_dataset)
+    print(f"report: {path}")
+
+
+def _clean_dataset() -> str:
+    """The dataset without distractors: given, or collected like --collect with --clean_preset."""
+    if _CLEAN_DATASET.value or not _CLEAN_PRESET.value:
+        path = _CLEAN_DATASET.value
+    else:
+        cfg = copy.deepcopy(_COLLECT.value)
+        cfg.env.preset = _CLEAN_PRESET.value
+        path = datasets.dataset_path("", cfg)
+    return datasets.require_eval_split(path, "the ladder's clean condition") if path else ""
 
 
 if __name__ == "__main__":

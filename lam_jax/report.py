@@ -109,6 +109,35 @@ def bar_plot(path: str, labels, summaries, ylabel: str, reference_lines: dict | 
     plt.close(fig)
 
 
+def grouped_bar_plot(path: str, labels, groups: dict, xlabel: str, reference_lines: dict | None = None,
+                     title: str = "") -> None:
+    """Horizontal bars, one colour per group ({group: [summary per label]}), means with 95% intervals
+    and every seed's value as a dot."""
+    n = len(groups)
+    height = 0.8 / n
+    pos = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(7, 0.7 * len(labels) + 1.6))
+    colours = plt.cm.viridis(np.linspace(0.2, 0.8, n))
+    for i, ((name, summaries), colour) in enumerate(zip(groups.items(), colours)):
+        y = pos + (i - (n - 1) / 2) * height
+        means = [s.get("mean", np.nan) for s in summaries]
+        errs = [s.get("ci95", 0) if s.get("n", 0) > 1 else 0 for s in summaries]
+        ax.barh(y, means, height, xerr=errs, color=colour, capsize=3, label=name)
+        for yy, s in zip(y, summaries):
+            ax.scatter(s.get("values", []), [yy] * len(s.get("values", [])), color="k", s=9, zorder=3)
+    for i, (name, value) in enumerate((reference_lines or {}).items()):
+        ax.axvline(value, ls=["--", ":", "-."][i % 3], c="k", lw=1, label=name)
+    ax.set_yticks(pos, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
 def line_plot(path: str, xs, series: dict, xlabel: str, ylabel: str, reference_lines: dict | None = None,
               logx: bool = True, title: str = "") -> None:
     """series: {name: [summary per x]}; means with 95% interval bands."""
@@ -177,6 +206,22 @@ def probability_of_improvement(x: dict, y: dict, reps: int = BOOTSTRAP_REPS, see
     boot = _bootstrap(both, lambda ts: _improvement(ts[:len(tasks)], ts[len(tasks):]), reps, seed)
     low, high = np.percentile(boot, [2.5, 97.5])
     return {"n": len(tasks), "p": _improvement(xs, ys), "low": float(low), "high": float(high)}
+
+
+def ratio_of_means(a, b, reps: int = BOOTSTRAP_REPS, seed: int = 0) -> dict:
+    """mean(a) / mean(b) with a 95% percentile bootstrap interval (each list resampled on its own)."""
+    a, b = (np.asarray([x for x in v if x is not None], np.float64) for v in (a, b))
+    if not len(a) or not len(b):
+        return {"n": 0}
+    rng = np.random.default_rng(seed)
+    boot = [a[rng.integers(0, len(a), len(a))].mean() / b[rng.integers(0, len(b), len(b))].mean()
+            for _ in range(reps)]
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return {"n": min(len(a), len(b)), "ratio": float(a.mean() / b.mean()), "low": float(low), "high": float(high)}
+
+
+def fmt_ratio(r: dict) -> str:
+    return f"{r['ratio']:.2f}x [{r['low']:.2f}, {r['high']:.2f}]" if r.get("n") else "-"
 
 
 def fmt_iqm(s: dict, digits: int = 3) -> str:

@@ -3,7 +3,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from lam_jax import fig9a, main_report, methods, report, run_dir
+from lam_jax import fig9a, ladder, main_report, methods, report, run_dir
 
 
 def _runs(values, chance=200.0):
@@ -75,3 +75,34 @@ def test_an_experiment_budget_applies_at_small_only_and_yields_to_given_override
     assert methods.budget(None, "smoke", ("num_steps=1200",)) == ()
     assert methods.budget(["num_steps=3000"], "small", ("num_steps=1200",)) == ("num_steps=3000",)
     assert methods.budget([], "small", ("num_steps=1200",)) == ()  # given, empty: the variant's own settings
+
+
+def _ladder_runs(online, ridge):
+    return {str(s): {"online_probe_mse": o, "ridge_probe_mse": r, "ridge_chance_mse": 35.0}
+            for s, (o, r) in enumerate(zip(online, ridge))}
+
+
+def test_ladder_report_compares_the_conditions_with_ratio_intervals(tmp_path):
+    rungs = [r for r in ladder.rungs(1024) if r.name in ("lapo", "augment")]
+    with_ = {"lapo": _ladder_runs([20.0, 22.0, 24.0], [18.0, 19.0, 20.0]),
+             "augment": _ladder_runs([30.0, 31.0, 32.0], [28.0, 28.0, 28.0])}
+    without = {"lapo": _ladder_runs([4.0, 5.0, 6.0], [2.0, 2.5, 3.0]),
+               "augment": _ladder_runs([30.0, 31.0, 32.0], [28.0, 28.0, 28.0])}
+    path = ladder.write_report(str(tmp_path), with_, rungs, "data/x", "python -m experiments.ladder", (), without,
+                               "data/vanilla")
+    text = open(path).read()
+    assert "## With and without distractors" in text and "`data/vanilla`" in text
+    # LAPO: 22 / 5 = 4.4x; the interval comes from resampling each condition's seeds
+    row = next(line for line in text.splitlines() if line.startswith("| LAPO (k=1, latent 128) | 22.00 ± 4.97 | 5.00"))
+    assert "| 4.40x [" in row and "| 22.09 / 2.55 = 8.66x |" in row
+    assert "| 1.00x [" in text and "2.74 / 1.93 = 1.42x" in text
+    assert "LAPO (k=1, latent 128), without better than LAPO (k=1, latent 128), with" in text
+    assert (tmp_path / "ladder_clean.png").stat().st_size > 1000
+
+
+def test_ratio_of_means_and_its_interval():
+    r = report.ratio_of_means([2.0, 2.0, 2.0], [1.0, 1.0])
+    assert (r["ratio"], r["low"], r["high"]) == (2.0, 2.0, 2.0)
+    r = report.ratio_of_means([1.0, 3.0], [1.0, 1.0])
+    assert r["ratio"] == 2.0 and r["low"] == pytest.approx(1.0) and r["high"] == pytest.approx(3.0)
+    assert report.ratio_of_means([], [1.0]) == {"n": 0} and report.fmt_ratio({"n": 0}) == "-"
