@@ -49,6 +49,7 @@ def lam_config() -> ml_collections.ConfigDict:
     c.log_every = 500
     c.save_every = 5000
     c.keep_checkpoints = 2
+    c.keep_every = 0  # > 0: checkpoints at multiples of this step are kept too (e.g. for a budget curve)
     c.resume_fallback = True  # a damaged newest checkpoint is set aside and the previous one resumed
     c.num_devices = 0  # 0: every visible device
     c.log = log_config()

@@ -2,13 +2,16 @@
 +latent-space FDM -> +augmentations (LAOM) -> +supervision (LAOM+sup).
 
   python -m experiments.ladder --collect=configs/collect.py:small --seeds=0,1,2 --out=runs/ladder \
-      [--clean_preset=vanilla | --clean_dataset=DIR] [--clean_rungs=lapo,latent,augment]
+      [--clean_preset=vanilla | --clean_dataset=DIR] [--clean_rungs=lapo,latent,augment] \
+      [--budget_rungs=lapo,augment --budget_steps=1000,3000,10000]
 
 Writes results.json (every rung x seed x metric), ladder.md (mean ± 95% CI and median
 [min, max]) and ladder.png. With a dataset without distractors (collected like --collect but with
 the given preset, or given), the --clean_rungs also run on it (under OUT/clean) and the report
-compares both conditions (ladder_clean.png). Finished rung-seed runs are reused, so an
-interrupted ladder resumes.
+compares both conditions (ladder_clean.png). With --budget_rungs, those rungs also train once per
+seed to the largest --budget_steps (under OUT/budget) and both probes are read at each budget from
+the kept checkpoints (ladder_budget.png). Finished rung-seed runs are reused, so an interrupted
+ladder resumes.
 """
 import copy
 import json
@@ -34,6 +37,8 @@ _CLEAN_PRESET = flags.DEFINE_string("clean_preset", "", "collect the data withou
                                     "with this env preset (e.g. vanilla); '' -> no such condition")
 _CLEAN_DATASET = flags.DEFINE_string("clean_dataset", "", "a built dataset dir without distractors instead")
 _CLEAN_RUNGS = flags.DEFINE_list("clean_rungs", list(ladder.CLEAN_RUNGS), "rungs also run on the clean data")
+_BUDGET_RUNGS = flags.DEFINE_list("budget_rungs", [], "rungs whose probes are read at every --budget_steps")
+_BUDGET_STEPS = flags.DEFINE_list("budget_steps", ["1000", "3000", "10000"], "updates at which to read them")
 _WORKERS = flags.DEFINE_integer("workers", 1, "runs side by side, one per core with single-threaded XLA "
                                 "(numbers reproduce for the same setting)")
 
@@ -47,30 +52,37 @@ def main(argv):
     if _RUNGS.value and len(chosen) != len(_RUNGS.value):
         raise app.UsageError(f"unknown rung in {_RUNGS.value}; rungs: {[r.name for r in all_rungs]}")
     seeds = [int(s) for s in _SEEDS.value]
-    unknown = set(_CLEAN_RUNGS.value) - {r.name for r in all_rungs}
+    unknown = (set(_CLEAN_RUNGS.value) | set(_BUDGET_RUNGS.value)) - {r.name for r in all_rungs}
     if unknown:
-        raise app.UsageError(f"unknown rung in --clean_rungs: {sorted(unknown)}")
+        raise app.UsageError(f"unknown rung in --clean_rungs or --budget_rungs: {sorted(unknown)}")
+    steps = sorted(int(x) for x in _BUDGET_STEPS.value)
     clean_dataset = _clean_dataset()
-    # (condition, dataset, output folder, rungs): the distracted data, then the clean one
-    conditions = [("with", dataset, _OUT.value, chosen)]
+    # (condition, dataset, output folder, rungs, overrides): the distracted data, the clean one, the budget runs
+    conditions = [("with", dataset, _OUT.value, chosen, _SET.value)]
     if clean_dataset:
         conditions.append(("without", clean_dataset, os.path.join(_OUT.value, "clean"),
-                           [r for r in chosen if r.name in _CLEAN_RUNGS.value]))
+                           [r for r in chosen if r.name in _CLEAN_RUNGS.value], _SET.value))
+    if _BUDGET_RUNGS.value:
+        conditions.append(("budget", dataset, os.path.join(_OUT.value, "budget"),
+                           [r for r in all_rungs if r.name in _BUDGET_RUNGS.value],
+                           [*_SET.value, *ladder.budget_overrides(steps)]))
     if _WORKERS.value > 1:
-        commands = [c for _, data, out, rungs in conditions for r in rungs for s in seeds
-                    if (c := ladder.rung_command(r, s, data, _VARIANT.value, out, _SET.value))]
+        commands = [c for _, data, out, rungs, extra in conditions for r in rungs for s in seeds
+                    if (c := ladder.rung_command(r, s, data, _VARIANT.value, out, extra))]
         parallel.run_commands(commands, _WORKERS.value, os.path.join(_OUT.value, "logs"))
-    total = sum(len(rungs) for *_, rungs in conditions) * len(seeds)
+    total = sum(len(c[3]) for c in conditions) * len(seeds)
     results, done = {}, 0
-    for condition, data, out, rungs in conditions:
+    for condition, data, out, rungs, extra in conditions:
         results[condition] = {}
         for rung in rungs:
             results[condition][rung.name] = {}
             for seed in seeds:
                 done += 1
-                print(f"[{done}/{total}] {rung.label}, seed {seed}, {condition} distractors", flush=True)
-                results[condition][rung.name][str(seed)] = ladder.run_rung(rung, seed, data, _VARIANT.value, out,
-                                                                           _SET.value)
+                print(f"[{done}/{total}] {rung.label}, seed {seed}, {condition}", flush=True)
+                r = ladder.run_rung(rung, seed, data, _VARIANT.value, out, extra)
+                if condition == "budget":
+                    r = {str(s): ladder.budget_point(r["workdir"], s) for s in steps}
+                results[condition][rung.name][str(seed)] = r
     command = "python -m experiments.ladder " + " ".join(sys.argv[1:])
     os.makedirs(_OUT.value, exist_ok=True)
     with open(os.path.join(_OUT.value, "results.json"), "w") as f:
@@ -78,10 +90,11 @@ def main(argv):
                    "overrides": _SET.value,
                    "rungs": {r.name: {"label": r.label, "method": r.method, "overrides": r.overrides}
                              for r in chosen}, "results": results["with"],
-                   "clean_results": results.get("without", {})}, f, indent=1)
+                   "clean_results": results.get("without", {}), "budget_steps": steps,
+                   "budget_results": results.get("budget", {})}, f, indent=1)
     notes = ["How the `small` regime was chosen, and what else was tried: `reports/ladder/regime_search.md`."]
     path = ladder.write_report(_OUT.value, results["with"], chosen, dataset, command, notes, results.get("without"),
-                               clean_dataset)
+                               clean_dataset, results.get("budget"), steps)
     print(f"report: {path}")
 
 

@@ -85,10 +85,11 @@ def _stderr_to(path: str):
 
 
 class Checkpointer:
-    def __init__(self, directory: str, max_to_keep: int = 2):
+    def __init__(self, directory: str, max_to_keep: int = 2, keep_every: int = 0):
+        """The newest ``max_to_keep`` checkpoints, and with ``keep_every`` > 0 every one at a multiple of it."""
         self.directory = os.path.abspath(directory)
         self.manager = ocp.CheckpointManager(self.directory, options=ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=True,
+            max_to_keep=max_to_keep, keep_period=keep_every or None, create=True, cleanup_tmp_directories=True,
             enable_async_checkpointing=False))  # a failure raises here, not from background threads
 
     def latest_step(self) -> int | None:

@@ -7,9 +7,14 @@ the training batch at the last step) and our held-out ridge probe (eval split, u
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
 
-from lam_jax import methods, parallel, report
+from lam_jax import data as data_lib
+from lam_jax import evaluation, methods, models, parallel, report, run_dir
+from lam_jax.metrics import read_jsonl
+from lam_jax.restore import load_lam
 from lam_jax.stages import pretrain
 
 # The paper's Fig. 6 (median over the four tasks, with distractors, and without), for scale.
@@ -109,8 +114,59 @@ def clean_section(out: str, results: dict, clean: dict, ladder: list[Rung], clea
     return lines + ["![with and without distractors](ladder_clean.png)"]
 
 
+def budget_overrides(steps) -> tuple:
+    """One run to the largest budget, keeping the checkpoints of the smaller ones."""
+    every = math.gcd(*steps)
+    return (f"num_steps={max(steps)}", f"save_every={every}", f"keep_every={every}",
+            f"log_every={math.gcd(every, 100)}")
+
+
+def budget_point(workdir: str, step: int) -> dict:
+    """Both probes of a run at one of its kept checkpoints: the online probe logged at that step and
+    the held-out ridge probe of the model restored there (cached in the run folder)."""
+    path = os.path.join(workdir, f"budget_step{step}.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    cfg, model, spec = load_lam(workdir, step=step)
+    rows = [r for r in read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+            if r["step"] <= step and "probe/latent_action_mse" in r]
+    key = cfg.data.get("action_key", "reference")
+    train = data_lib.DatasetEpisodes(cfg.data.path, "train", action_key=key)
+    evals = data_lib.DatasetEpisodes(cfg.data.path, "eval", action_key=key, dataset=train.dataset)
+    held_out = evaluation.held_out_report(model, train, evals, spec["frame_stack"],
+                                          models.predicts_actions(cfg.model), progress=False)
+    point = {"step": step, "online_probe_mse": rows[-1]["probe/latent_action_mse"],
+             "ridge_probe_mse": held_out["latent_action_probe"]["mse"]}
+    run_dir.write_json(path, point)
+    return point
+
+
+def budget_section(out: str, budget: dict, ladder: list[Rung], steps) -> list[str]:
+    """budget: {rung: {seed: {step: point}}} -> a table per probe and a plot."""
+    rungs = [r for r in ladder if r.name in budget]
+    cell = lambda r, s, key: report.summarize([seeds[str(s)][key] for seeds in budget[r.name].values()])  # noqa: E731
+    lines = ["", "## Budget", "",
+             f"The same runs' probes at {', '.join(map(str, steps))} updates, from checkpoints of one run per seed "
+             f"trained to {max(steps)} updates (its schedule: warm-up, then decay to zero at {max(steps)}; the "
+             "earlier points are mid-schedule, not separately tuned runs).", ""]
+    series = {}
+    for title, key in (("online probe (paper metric)", "online_probe_mse"),
+                       ("held-out ridge probe", "ridge_probe_mse")):
+        lines += [f"{title[0].upper()}{title[1:]}:", "",
+                  "| rung | " + " | ".join(f"{s} updates" for s in steps) + " |", "|---|" + "---|" * len(steps)]
+        for r in rungs:
+            lines.append(f"| {r.label} | " + " | ".join(report.fmt(cell(r, s, key), 2) for s in steps) + " |")
+            series[f"{r.label}, {title.split(' (')[0]}"] = [cell(r, s, key) for s in steps]
+        lines.append("")
+    report.line_plot(os.path.join(out, "ladder_budget.png"), list(steps), series, "updates", "probe MSE",
+                     title="Probes against budget, with distractors (lower is better)")
+    return lines + ["![budget](ladder_budget.png)"]
+
+
 def write_report(out: str, results: dict, ladder: list[Rung], dataset: str, command: str, notes=(),
-                 clean: dict | None = None, clean_dataset: str = "") -> str:
+                 clean: dict | None = None, clean_dataset: str = "", budget: dict | None = None,
+                 budget_steps=()) -> str:
     """ladder.md, ladder.png: per rung, both metrics with 95% intervals over seeds; with ``clean``
     (the results of some rungs on data without distractors) a section comparing the conditions."""
     labels = [r.label for r in ladder]
@@ -144,6 +200,8 @@ def write_report(out: str, results: dict, ladder: list[Rung], dataset: str, comm
         lines += ["", f"Every pair of rungs, {title}:"] + [f"- {x}" for x in report.orderings(named, True)]
     if clean:
         lines += clean_section(out, results, clean, ladder, clean_dataset)
+    if budget:
+        lines += budget_section(out, budget, ladder, budget_steps)
     lines += ["", *notes, "", "![ladder](ladder.png)", "", "![ladder, held-out](ladder_ridge.png)", "",
               "Command:", "", "```", command, "```", ""]
     report.bar_plot(os.path.join(out, "ladder.png"), labels, online, "online probe MSE (paper metric, raw actions)",

@@ -109,7 +109,7 @@ def guard(new_state, old_state, health, step, *values):
 
 
 class TrainLoop:
-    def __init__(self, workdir: str | None, config: dict, mesh, *, keep_checkpoints: int = 2,
+    def __init__(self, workdir: str | None, config: dict, mesh, *, keep_checkpoints: int = 2, keep_every: int = 0,
                  hint: str = "lower the learning rate", fallback: bool = True, log_cfg: dict | None = None):
         self.workdir, self.mesh, self.hint, self.fallback = workdir, mesh, hint, fallback
         self.main = sharding.is_main_process()
@@ -117,7 +117,7 @@ class TrainLoop:
         if workdir:
             if self.main:
                 run_dir.claim(workdir, config)
-            self.ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep_checkpoints)
+            self.ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep_checkpoints, keep_every)
             self.writer = MetricWriter(workdir, log_cfg, config=config) if self.main else None
 
     def check_health(self, health) -> None:

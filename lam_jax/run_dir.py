@@ -7,7 +7,8 @@ import time
 
 # Keys that may change between a run and its resumption: the length of training and how it is
 # logged, saved or spread over devices. Everything else (model, data, optimiser) must match.
-SAFE_KEYS = ("num_steps", "num_epochs", "stop_at", "log_every", "save_every", "keep_checkpoints", "resume_fallback",
+SAFE_KEYS = ("num_steps", "num_epochs", "stop_at", "log_every", "save_every", "keep_checkpoints", "keep_every",
+             "resume_fallback",
              "workdir", "num_devices", "distributed.", "log.", "data.streaming", "data.buffer_episodes",
              "data.buffer_steps")
 

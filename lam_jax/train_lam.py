@@ -276,6 +276,7 @@ class Trainer:
             num_steps = min(self.num_steps, cfg.stop_at) if cfg.get("stop_at", 0) > 0 else self.num_steps
         log_cfg = cfg.get("log", {})
         train_loop = loop.TrainLoop(self.workdir, cfg.to_dict(), self.mesh, keep_checkpoints=cfg.keep_checkpoints,
+                                    keep_every=cfg.get("keep_every", 0),
                                     hint=f"lower the learning rate (now {cfg.learning_rate}) or set grad_clip",
                                     fallback=cfg.get("resume_fallback", True),
                                     log_cfg=log_cfg.to_dict() if log_cfg else None)

@@ -95,3 +95,15 @@ def test_a_failed_save_is_reported_at_its_step_in_one_line(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [4]  # training stopped at the save that failed, not a save later
     assert np.isfinite(rows[0]["loss"])
+
+
+def test_keep_every_keeps_those_checkpoints_beyond_the_newest(tmp_path):
+    import jax.numpy as jnp
+
+    from lam_jax.checkpoint import Checkpointer
+    ckpt = Checkpointer(str(tmp_path / "checkpoints"), max_to_keep=1, keep_every=4)
+    for step in (2, 4, 6, 8, 10):
+        ckpt.save(step, {"x": jnp.full((3,), step, jnp.float32)})
+    assert sorted(ckpt.manager.all_steps()) == [4, 8, 10]
+    assert float(ckpt.restore(4, {"x": jnp.zeros((3,), jnp.float32)})["x"][0]) == 4.0
+    ckpt.close()

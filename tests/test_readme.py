@@ -25,7 +25,7 @@ SMOKE = [(r"(configs/[a-z_]+\.py):(small|paper)", r"\1:smoke"), (r"--variant=sma
 TINY = {
     "scripts/install_and_run.sh": "--variant=smoke --seeds=0",
     "experiments.sweep": "--seeds=0 --labeled=2 --methods=laom_labels,idm,bc",
-    "experiments.ladder": "--seeds=0 --rungs=lapo,supervision",
+    "experiments.ladder": "--seeds=0 --rungs=lapo,supervision --budget_steps=4,8",
     "experiments.fig9a": "--seeds=0 --labeled=2",
     "bench_collection.py": "--steps=20 --presets=vanilla --qualities=fast --workers=1",
     "bench_train.py": "--variants=smoke --methods=lapo --dtypes=float32 --steps=1",
@@ -131,6 +131,7 @@ def test_every_readme_command_runs(checkout):
     assert (checkout / "runs" / "main" / "results.md").exists()
     assert (checkout / "runs" / "ladder" / "results.json").exists()
     assert (checkout / "runs" / "ladder" / "ladder_clean.png").exists()  # the second command: both conditions
+    assert (checkout / "runs" / "ladder" / "ladder_budget.png").exists()  # and the budget curve
     assert (checkout / "runs" / "laom_decoder" / "checkpoints").is_dir()
     assert (checkout / "runs" / "laom_labels_paper" / "report.json").exists()  # trained on the imported data
     assert (checkout / "runs" / "laom_paper" / "report.json").exists()  # trained on the .hdf5 file
