@@ -79,6 +79,10 @@ class StopRequests:
         return done >= int(stop_at)
 
 
+# Logged metrics that measure the machine, not the run: they differ between identical runs.
+TIMING_KEYS = ("samples_per_s", "tflops", "mfu", "memory_gib")
+
+
 def throughput(samples: int, batch_size: int, seconds: float, flops_per_step: float,
                peak_tflops: float | None) -> dict:
     """samples/s over a logging interval; achieved TFLOP/s and MFU where the step's FLOPs and the

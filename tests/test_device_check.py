@@ -8,8 +8,8 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What the device machine's image does not have (ml-collections travels as a wheel).
-ABSENT_ON_DEVICE = ("tensorflow_datasets", "array_record", "dm_control", "mujoco", "distracting_control", "tensorboardX",
-                    "wandb")
+ABSENT_ON_DEVICE = ("tensorflow_datasets", "array_record", "dm_control", "mujoco", "distracting_control",
+                    "tensorboardX", "wandb")
 
 BLOCKER = f'''import sys
 class _Absent:

@@ -15,6 +15,7 @@ from configs import laom_labels
 from data_pipeline import import_hdf5, released, rlds_dataset
 from data_pipeline import synthetic_released as synth
 from lam_jax import data as data_lib
+from lam_jax.loop import TIMING_KEYS
 from lam_jax.stages import pretrain
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -167,7 +168,7 @@ def test_pretraining_on_the_imported_dataset_and_on_the_file_agree(release, tmp_
     on_file = _pretrain(release, tmp_path / "file")
     on_import = _pretrain(path, tmp_path / "import")
     def learned(report):  # everything but the timing
-        return {k: v for k, v in report["final_metrics"].items() if k != "samples_per_s"}
+        return {k: v for k, v in report["final_metrics"].items() if k not in TIMING_KEYS}
     assert learned(on_file) == learned(on_import)  # same episodes, same batches, bit for bit
     assert np.isfinite(learned(on_file)["loss"])
     assert on_file["held_out"] == on_import["held_out"]  # the eval file was found beside the training file
