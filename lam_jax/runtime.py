@@ -12,6 +12,8 @@ overrides the place, LAM_JAX_COMPILE_CACHE=0 turns it off.
 import logging
 import os
 import sys
+import threading
+import traceback
 import warnings
 
 if not os.environ.get("LAM_JAX_VERBOSE"):
@@ -50,11 +52,30 @@ def _one_line_errors(kind, value, tb):
     if prefix is None:
         sys.__excepthook__(kind, value, tb)
         return
-    print(f"{prefix}: {value}", file=sys.stderr, flush=True)
+    sys.stderr.write(f"{prefix}: {value}\n")  # one write: a thread's line cannot land inside it
+    sys.stderr.flush()
     if kind.__name__ in _EXIT_AT_ONCE:
         sys.stdout.flush()
         os._exit(1)
 
 
 sys.excepthook = _one_line_errors
+_warned_tensorboard = []
+
+
+def _thread_errors(args):
+    """TensorBoard's writer thread failing to write (a full disk, no permission) is one warning, once:
+    metrics.jsonl still has every point, and a checkpoint that cannot be written says so itself."""
+    frames = traceback.extract_tb(args.exc_traceback)
+    if isinstance(args.exc_value, OSError) and any("tensorboardX" in f.filename for f in frames):
+        if not _warned_tensorboard:
+            _warned_tensorboard.append(True)
+            sys.stderr.write(f"warning: TensorBoard events not written ({args.exc_value}); "
+                             "metrics.jsonl keeps every point\n")
+            sys.stderr.flush()
+        return
+    threading.__excepthook__(args)
+
+
+threading.excepthook = _thread_errors
 logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # orbax's failed writer tasks, already reported

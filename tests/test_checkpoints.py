@@ -91,9 +91,13 @@ def test_a_failed_save_is_reported_at_its_step_in_one_line(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode != 0
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1, out.stderr[-3000:]  # orbax's threads' reports of the same failure go to a log file
-    assert lines[0].startswith("error: saving the checkpoint of step 4 to") and "File too large" in lines[0]
-    assert os.path.isfile(lines[0].split("(orbax's log: ")[1].rstrip(")"))
+    # orbax's threads' reports of the same failure go to a log file; TensorBoard's writer thread, which
+    # hits the same limit, says so once
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and len(lines) <= 2, out.stderr[-3000:]
+    assert all(line.startswith("warning: TensorBoard events not written") for line in lines if line not in errors)
+    assert errors[0].startswith("error: saving the checkpoint of step 4 to") and "File too large" in errors[0]
+    assert os.path.isfile(errors[0].split("(orbax's log: ")[1].rstrip(")"))
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [4]  # training stopped at the save that failed, not a save later
     assert np.isfinite(rows[0]["loss"])
