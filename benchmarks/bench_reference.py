@@ -34,21 +34,14 @@ def sizes(method: str) -> dict:
 
 
 def ours(method: str, batch: int, steps: int, precision: str) -> dict:
-    """Child mode: our whole jitted step (on-device sampling and augmentation included)."""
+    """Child mode: our whole jitted step (on-device sampling and augmentation included), as bench_train.py
+    measures it."""
     sys.path.insert(0, ROOT)
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     import jax
-
-    from device_check import measure_steps
-    from lam_jax import methods
-    from lam_jax.data import synthetic_episodes
-    dtype = {"fp32": "float32", "bf16": "bfloat16"}[precision]
-    cfg = methods.lam_config(method, "paper", overrides=[
-        f"dtype={dtype}", "num_epochs=0", "num_steps=1000", "warmup_epochs=0", "warmup_steps=10",
-        f"batch_size={batch}", f"labeled_batch_size={max(1, batch // 4)}"])
-    episodes = synthetic_episodes(4, 48, image_size=64)
-    r = measure_steps(cfg, episodes, episodes, steps)
-    return {"ms_per_step": r["step_ms"], "jax": jax.__version__}
+    from bench_train import bench
+    row = bench(method, "paper", batch, steps, {"fp32": "float32", "bf16": "bfloat16"}[precision])
+    return {"ms_per_step": row["ms_per_step"], "jax": jax.__version__}
 
 
 def run_side(args, side: str, precision: str, method: str) -> float:

@@ -10,6 +10,8 @@ command line does the same).
 """
 import ml_collections
 
+from lam_jax import metrics
+
 VARIANTS = ("paper", "small", "smoke")
 
 
@@ -145,10 +147,6 @@ def split_arg(arg: str | None, default: str = "paper"):
 
 
 def log_config() -> ml_collections.ConfigDict:
-    """Where a stage's metrics go besides metrics.jsonl (lam_jax.metrics.MetricWriter)."""
-    return ml_collections.ConfigDict(dict(
-        tensorboard=True,  # event files in WORKDIR/tensorboard: tensorboard --logdir runs/
-        wandb=False,  # a wandb run (needs `pip install wandb`)
-        wandb_project="lam-jax",
-        wandb_mode="offline",  # 'offline' needs no network (`wandb sync` uploads later); 'online'
-        images_every=0))  # steps between image logs (LAPO's predicted frames, LAOM's views); 0: save_every
+    """Where a stage's metrics go besides metrics.jsonl: lam_jax.metrics.LOG_DEFAULTS, which says what
+    each key does."""
+    return ml_collections.ConfigDict(dict(metrics.LOG_DEFAULTS))

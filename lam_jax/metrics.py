@@ -36,8 +36,20 @@ def truncate_jsonl(path: str, last_step: int) -> None:
     os.replace(tmp, path)
 
 
-LOG_DEFAULTS = {"tensorboard": True, "wandb": False, "wandb_project": "lam-jax", "wandb_mode": "offline",
-                "images_every": 0}
+# Where a stage's metrics go besides metrics.jsonl; configs/common.py ``log_config`` is built from it.
+LOG_DEFAULTS = {
+    "tensorboard": True,  # event files in WORKDIR/tensorboard: tensorboard --logdir runs/
+    "wandb": False,  # a wandb run (needs `pip install wandb`)
+    "wandb_project": "lam-jax",
+    "wandb_mode": "offline",  # 'offline' needs no network (`wandb sync` uploads later); 'online'
+    "images_every": 0,  # steps between image logs (LAPO's predicted frames, LAOM's views); 0: save_every
+}
+
+
+def log_settings(cfg) -> dict | None:
+    """A run config's ``log`` group as the writer takes it (None for configs made before it existed)."""
+    log = cfg.get("log")
+    return log.to_dict() if log else None
 
 
 class MetricWriter:

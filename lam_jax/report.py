@@ -75,8 +75,7 @@ def orderings(named: dict, lower_is_better: bool) -> list[str]:
 def bar_plot(path: str, labels, summaries, ylabel: str, reference_lines: dict | None = None, title: str = "",
              horizontal: bool = False, log: bool = False) -> None:
     """Means with 95% intervals and every seed's value as a dot; optional labelled reference lines."""
-    means = [s.get("mean", np.nan) for s in summaries]
-    errs = [s.get("ci95", 0) if s.get("n", 0) > 1 else 0 for s in summaries]
+    means, errs = _means_and_errors(summaries)
     pos = np.arange(len(labels))
     fig, ax = plt.subplots(figsize=(7, 0.55 * len(labels) + 1.6) if horizontal else (1.6 + 1.25 * len(labels), 3.6))
     colours = plt.cm.viridis(np.linspace(0.15, 0.85, len(labels)))
@@ -97,11 +96,25 @@ def bar_plot(path: str, labels, summaries, ylabel: str, reference_lines: dict | 
         ax.set_ylabel(ylabel)
         if log:
             ax.set_yscale("log")
-    for i, (name, value) in enumerate((reference_lines or {}).items()):
-        style = dict(ls=["--", ":", "-."][i % 3], c="k", lw=1, label=name)
-        (ax.axvline if horizontal else ax.axhline)(value, **style)
+    _reference_lines(ax, reference_lines, vertical=horizontal)
     if reference_lines:
         ax.legend(fontsize=8)
+    _save(fig, ax, path, title)
+
+
+def _means_and_errors(summaries):
+    """Means, and 95% half-widths where there are 2 or more seeds (0 otherwise)."""
+    return ([s.get("mean", np.nan) for s in summaries],
+            [s.get("ci95", 0) if s.get("n", 0) > 1 else 0 for s in summaries])
+
+
+def _reference_lines(ax, lines: dict | None, vertical: bool) -> None:
+    """Labelled black reference lines (chance, paper values), one dash style each."""
+    for i, (name, value) in enumerate((lines or {}).items()):
+        (ax.axvline if vertical else ax.axhline)(value, ls=["--", ":", "-."][i % 3], c="k", lw=1, label=name)
+
+
+def _save(fig, ax, path: str, title: str) -> None:
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -120,22 +133,16 @@ def grouped_bar_plot(path: str, labels, groups: dict, xlabel: str, reference_lin
     colours = plt.cm.viridis(np.linspace(0.2, 0.8, n))
     for i, ((name, summaries), colour) in enumerate(zip(groups.items(), colours)):
         y = pos + (i - (n - 1) / 2) * height
-        means = [s.get("mean", np.nan) for s in summaries]
-        errs = [s.get("ci95", 0) if s.get("n", 0) > 1 else 0 for s in summaries]
+        means, errs = _means_and_errors(summaries)
         ax.barh(y, means, height, xerr=errs, color=colour, capsize=3, label=name)
         for yy, s in zip(y, summaries):
             ax.scatter(s.get("values", []), [yy] * len(s.get("values", [])), color="k", s=9, zorder=3)
-    for i, (name, value) in enumerate((reference_lines or {}).items()):
-        ax.axvline(value, ls=["--", ":", "-."][i % 3], c="k", lw=1, label=name)
+    _reference_lines(ax, reference_lines, vertical=True)
     ax.set_yticks(pos, labels)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    _save(fig, ax, path, title)
 
 
 def line_plot(path: str, xs, series: dict, xlabel: str, ylabel: str, reference_lines: dict | None = None,
@@ -143,22 +150,17 @@ def line_plot(path: str, xs, series: dict, xlabel: str, ylabel: str, reference_l
     """series: {name: [summary per x]}; means with 95% interval bands."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for name, summaries in series.items():
-        m = np.array([s.get("mean", np.nan) for s in summaries])
-        h = np.array([s.get("ci95", 0) if s.get("n", 0) > 1 else 0 for s in summaries])
+        m, h = map(np.array, _means_and_errors(summaries))
         ax.plot(xs, m, "-s", ms=4, label=name)
         ax.fill_between(xs, m - h, m + h, alpha=0.15)
-    for i, (name, value) in enumerate((reference_lines or {}).items()):
-        ax.axhline(value, ls=["--", ":", "-."][i % 3], c="k", lw=1, label=name)
+    _reference_lines(ax, reference_lines, vertical=False)
     if logx:
         ax.set_xscale("log", base=2)
         ax.set_xticks(xs, [str(x) for x in xs])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    _save(fig, ax, path, title)
 
 
 BOOTSTRAP_REPS = 2000

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from lam_jax import hardware, loop, models, optim, run_dir, sampling, sharding, streaming
+from lam_jax import hardware, loop, metrics, models, optim, run_dir, sampling, sharding, streaming
 from lam_jax.fsq import num_levels
 
 
@@ -274,12 +274,12 @@ class Trainer:
         cfg = self.cfg
         if num_steps is None:
             num_steps = min(self.num_steps, cfg.stop_at) if cfg.get("stop_at", 0) > 0 else self.num_steps
-        log_cfg = cfg.get("log", {})
+        log_cfg = metrics.log_settings(cfg) or {}
         train_loop = loop.TrainLoop(self.workdir, cfg.to_dict(), self.mesh, keep_checkpoints=cfg.keep_checkpoints,
                                     keep_every=cfg.get("keep_every", 0),
                                     hint=f"lower the learning rate (now {cfg.learning_rate}) or set grad_clip",
                                     fallback=cfg.get("resume_fallback", True),
-                                    log_cfg=log_cfg.to_dict() if log_cfg else None)
+                                    log_cfg=log_cfg)
         if self.workdir and sharding.is_main_process():
             run_dir.write_json(os.path.join(self.workdir, "model_spec.json"), self.spec)
         carry, start = train_loop.resume({"state": self.state, "health": self.health, "rng": self.base_key})
@@ -313,8 +313,7 @@ class Trainer:
                                          flops_per_step=hardware.compiled_flops(compiled) if compiled else 0.0,
                                          peak_tflops=hardware.peak_tflops(cfg.model.dtype)[0],
                                          previews=self.previews if self.workdir else None,
-                                         previews_every=(log_cfg.get("images_every", 0) if log_cfg else 0)
-                                         or cfg.save_every)
+                                         previews_every=log_cfg.get("images_every", 0) or cfg.save_every)
         finally:
             for sampler in getattr(self, "samplers", []):
                 sampler.close()

@@ -88,19 +88,26 @@ def test_one_device_per_process_trains_and_saves_like_one_process(tmp_path):
                  _params(tmp_path / "single"), _params(tmp_path / "multi"))
 
 
-@pytest.mark.slow
-def test_sigterm_to_one_process_stops_both_at_one_step_with_a_checkpoint(tmp_path):
-    workdir, port = tmp_path / "run", _free_port()
+def _endless_two_process_run(workdir, *extra):
+    """2 processes x 1 device training LAPO with no end in sight, returned once 2 steps are logged."""
     args = [sys.executable, "-m", "experiments.pretrain", "--config=configs/lapo.py:smoke", "--config.log_every=2",
             "--config.save_every=100000", "--config.num_steps=100000", "--config.data.synthetic_length=24",
             "--config.data.image_size=32", f"--config.workdir={workdir}", "--config.distributed.enabled=True",
-            f"--config.distributed.coordinator_address=127.0.0.1:{port}", "--config.distributed.num_processes=2"]
+            f"--config.distributed.coordinator_address=127.0.0.1:{_free_port()}",
+            "--config.distributed.num_processes=2", *extra]
     procs = [subprocess.Popen(args + [f"--config.distributed.process_id={i}"], cwd=REPO, env=_env(1),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     metrics = workdir / "metrics.jsonl"
     deadline = time.time() + 300
     while not (metrics.exists() and metrics.read_text().count("\n") >= 2) and time.time() < deadline:
         time.sleep(0.2)
+    return procs
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_process_stops_both_at_one_step_with_a_checkpoint(tmp_path):
+    workdir = tmp_path / "run"
+    procs = _endless_two_process_run(workdir)
     procs[1].send_signal(signal.SIGTERM)  # the scheduler's notice reaches one process first
     lines = [p.communicate(timeout=120)[1].strip().splitlines()[-1] for p in procs]
     assert lines[0] == lines[1] and "stopped by SIGTERM at step" in lines[0], lines
@@ -111,18 +118,7 @@ def test_sigterm_to_one_process_stops_both_at_one_step_with_a_checkpoint(tmp_pat
 @pytest.mark.slow
 @pytest.mark.parametrize("victim", [0, 1])  # the coordinator, a worker
 def test_a_dead_peer_stops_the_other_process_with_one_line(tmp_path, victim):
-    workdir, port = tmp_path / "run", _free_port()
-    args = [sys.executable, "-m", "experiments.pretrain", "--config=configs/lapo.py:smoke", "--config.log_every=2",
-            "--config.save_every=100000", "--config.num_steps=100000", "--config.data.synthetic_length=24",
-            "--config.data.image_size=32", f"--config.workdir={workdir}", "--config.distributed.enabled=True",
-            "--config.distributed.heartbeat_timeout=10",
-            f"--config.distributed.coordinator_address=127.0.0.1:{port}", "--config.distributed.num_processes=2"]
-    procs = [subprocess.Popen(args + [f"--config.distributed.process_id={i}"], cwd=REPO, env=_env(1),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
-    metrics = workdir / "metrics.jsonl"
-    deadline = time.time() + 300
-    while not (metrics.exists() and metrics.read_text().count("\n") >= 2) and time.time() < deadline:
-        time.sleep(0.2)
+    procs = _endless_two_process_run(tmp_path / "run", "--config.distributed.heartbeat_timeout=10")
     procs[victim].kill()
     killed = time.time()
     survivor = procs[1 - victim]

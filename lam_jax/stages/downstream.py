@@ -75,7 +75,7 @@ def _fit_kwargs(dcfg, stage_cfg, source, frame_stack, workdir, desc, extra: dict
                 frame_stack=frame_stack, workdir=workdir, config=config, log_every=dcfg.log_every,
                 save_every=dcfg.save_every, num_devices=dcfg.num_devices, desc=desc,
                 weight_decay=stage_cfg.get("weight_decay", 0.0),
-                log_cfg=dcfg.log.to_dict() if "log" in dcfg else None)
+                log_cfg=metrics.log_settings(dcfg))
 
 
 def _actor(spec: dict) -> Actor:
@@ -211,5 +211,5 @@ def evaluate(policy, frame_stack: int, env_cfg: dcs.EnvConfig, dcfg, out: str | 
         run_dir.write_json(out, result)
         metrics.log_result(os.path.join(os.path.dirname(os.path.abspath(out)), "eval"),
                            {k: result[k] for k in ("mean_return", "normalized_return", "expert_normalized_return")},
-                           dcfg.log.to_dict() if "log" in dcfg else None, series={"eval/return": returns})
+                           metrics.log_settings(dcfg), series={"eval/return": returns})
     return result

@@ -12,8 +12,9 @@ import os
 import numpy as np
 
 from lam_jax import data as data_lib
-from lam_jax import evaluation, metrics, models, run_dir, sharding
+from lam_jax import evaluation, models, run_dir, sharding
 from lam_jax.metrics import read_jsonl
+from lam_jax.stages.probe import log_held_out
 from lam_jax.train_lam import Trainer, validate_config
 
 
@@ -110,7 +111,5 @@ def run(cfg, progress: bool = True) -> dict:
     if sharding.is_main_process():
         run_dir.write_json(os.path.join(cfg.workdir, "report.json"), report)
         if "held_out" in report:
-            log = cfg.get("log")
-            metrics.log_result(os.path.join(cfg.workdir, "probe"), {"held_out": report["held_out"]},
-                               log.to_dict() if log else None, step=trainer.num_steps)
+            log_held_out(cfg, cfg.workdir, report["held_out"], trainer.num_steps)
     return report

@@ -20,12 +20,16 @@ def run(workdir: str, dataset: str = "", train_split: str = "train", eval_split:
     train = data_lib.DatasetEpisodes(dataset, train_split, action_key=key)
     evals = data_lib.DatasetEpisodes(dataset, eval_split, action_key=key, dataset=train.dataset)
     check_frames(spec, train, f"the LAM in {workdir}")
-    report = {"workdir": workdir, "dataset": dataset, "train_split": train_split, "eval_split": eval_split, "l2": l2}
-    report.update(evaluation.held_out_report(model, train, evals, spec["frame_stack"],
-                                             models.predicts_actions(cfg.model), l2, progress))
+    held_out = evaluation.held_out_report(model, train, evals, spec["frame_stack"], models.predicts_actions(cfg.model),
+                                          l2, progress)
+    report = {"workdir": workdir, "dataset": dataset, "train_split": train_split, "eval_split": eval_split, "l2": l2,
+              **held_out}
     if sharding.is_main_process():
         run_dir.write_json(out or os.path.join(workdir, "probe_report.json"), report)
-        log = cfg.get("log")
-        metrics.log_result(os.path.join(workdir, "probe"), {"held_out": report}, log.to_dict() if log else None,
-                           step=int(cfg.get("num_steps", 0) or 0))
+        log_held_out(cfg, workdir, held_out, int(cfg.get("num_steps", 0) or 0))
     return report
+
+
+def log_held_out(cfg, workdir: str, held_out: dict, step: int) -> None:
+    """The held-out probes into WORKDIR/probe (JSONL, TensorBoard, wandb as the run's ``log`` says)."""
+    metrics.log_result(os.path.join(workdir, "probe"), {"held_out": held_out}, metrics.log_settings(cfg), step=step)
