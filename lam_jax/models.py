@@ -29,6 +29,11 @@ def mse(pred, target):
     return jnp.mean(jnp.square(pred.astype(jnp.float32) - target.astype(jnp.float32)))
 
 
+def mean_norm(x):
+    """Mean L2 norm of a batch's rows, in float32: a scale drift a loss curve does not show."""
+    return jnp.mean(jnp.linalg.norm(x.astype(jnp.float32).reshape(x.shape[0], -1), axis=-1))
+
+
 def compute_dtype(cfg):
     name = cfg.get("dtype", "float32")
     if name not in DTYPES:
@@ -107,26 +112,27 @@ class LAPO(nnx.Module):
         return self.fdm_encoder(nets.to_unit_range(obs)).reshape(obs.shape[0], -1)
 
     def _predict(self, obs, future):
-        """(predicted next frame stack, z)."""
+        """(predicted next frame stack, z, the FDM encoder's features of o_t)."""
         z = self._latent(obs, future)
         feat = self.fdm_encoder(obs)
         act = self.act_proj(z).reshape((-1,) + self.feature_shape).astype(feat.dtype)
-        return self.decoder(jnp.concatenate([feat, act], -1)), z
+        return self.decoder(jnp.concatenate([feat, act], -1)), z, feat
 
     def previews(self, batch, key):
         """o_t, the true and the predicted o_{t+1} (last frame of each stack): [B, 3, H, W, 3]."""
         del key
         obs, future, nxt = (nets.to_unit_range(batch[k]) for k in ("obs", "future", "next"))
-        pred, _ = self._predict(obs, future)
+        pred = self._predict(obs, future)[0]
         return {"lapo/next_frame": jnp.stack([_last_frame(x) for x in (obs, nxt, pred)], 1)}
 
     def loss(self, batch, key):
         del key
         obs, future, nxt = (nets.to_unit_range(batch[k]) for k in ("obs", "future", "next"))
-        pred, z = self._predict(obs, future)
+        pred, z, feat = self._predict(obs, future)
         fdm_loss = mse(pred, nxt)
         probe_loss, metrics = self.probes({"latent_action": (z, batch["action"])})
-        return fdm_loss + probe_loss, {**metrics, "fdm_loss": fdm_loss}
+        return fdm_loss + probe_loss, {**metrics, "fdm_loss": fdm_loss, "norm/latent_action": mean_norm(z),
+                                       "norm/embedding": mean_norm(feat)}
 
 
 class LAOM(nnx.Module):
@@ -186,7 +192,9 @@ class LAOM(nnx.Module):
         probe_loss, metrics = self.probes({"embedding_state": (e_obs, batch["state"]),
                                            "latent_action": (z, batch["action"]),
                                            "embedding_action": (e_obs, batch["action"])})
-        metrics["fdm_loss"] = fdm_loss
+        # the reference's latent_act_norm, online_obs_norm and target_obs_norm, and the online embedding's
+        metrics.update({"fdm_loss": fdm_loss, "norm/latent_action": mean_norm(z), "norm/embedding": mean_norm(e_obs),
+                        "norm/predicted_embedding": mean_norm(pred), "norm/target_embedding": mean_norm(target)})
         total = fdm_loss + probe_loss
         if self.labeled_loss_coef > 0:
             lab = batch["labeled"]

@@ -13,7 +13,8 @@ from lam_jax.metrics import MetricWriter, log_result, read_jsonl
 from lam_jax.train_lam import Trainer
 
 LAM_TAGS = {"loss", "fdm_loss", "grad_norm", "learning_rate", "samples_per_s", "tflops", "mfu",
-            "probe/latent_action_mse", "probe/embedding_action_mse", "probe/embedding_state_mse"}
+            "probe/latent_action_mse", "probe/embedding_action_mse", "probe/embedding_state_mse",
+            "norm/latent_action", "norm/embedding", "norm/predicted_embedding", "norm/target_embedding"}
 
 
 @pytest.fixture(scope="module")
