@@ -59,8 +59,11 @@ def write_report(out: str, results: dict, budgets, dataset: str, command: str) -
     for i, k in enumerate(budgets):
         for line in report.orderings({name: s[i] for name, s in series.items()}, lower_is_better=True):
             lines.append(f"- k = {k}: {line}")
+    lines += [""] + report.few_run_section(
+        {f"k = {k}": (2, True, {LABELS[m]: {"task": [s["eval_action_mse"] for s in results[m][str(k)].values()]}
+                                for m in results}) for k in budgets})
     report.line_plot(os.path.join(out, "fig9a.png"), list(budgets), series, "labeled trajectories",
                      "eval action MSE (sum over dims)", reference_lines={"chance (train mean action)": chance},
                      title="lower is better")
-    lines += ["", "![fig9a](fig9a.png)", "", "Command:", "", "```", command, "```", ""]
+    lines += ["![fig9a](fig9a.png)", "", "Command:", "", "```", command, "```", ""]
     return report.write(os.path.join(out, "fig9a.md"), lines)

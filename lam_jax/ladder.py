@@ -198,6 +198,9 @@ def write_report(out: str, results: dict, ladder: list[Rung], dataset: str, comm
                              f"({a['mean']:.2f} vs {b['mean']:.2f}; {verdict}).")
     for title, named in (("online probe", named_online), ("held-out ridge probe", named_ridge)):
         lines += ["", f"Every pair of rungs, {title}:"] + [f"- {x}" for x in report.orderings(named, True)]
+    runs = lambda key: {r.label: {"task": [s[key] for s in results[r.name].values()]} for r in ladder}  # noqa: E731
+    lines += [""] + report.few_run_section({"online probe": (2, True, runs("online_probe_mse")),
+                                            "held-out ridge probe": (2, True, runs("ridge_probe_mse"))}, "rung")
     if clean:
         lines += clean_section(out, results, clean, ladder, clean_dataset)
     if budget:

@@ -21,26 +21,12 @@ def _get(s, *keys):
 
 
 def few_run_statistics(by_method: dict, cols: dict, task: str) -> list[str]:
-    """rliable's estimates (report.iqm_interval, report.improvement_lines) per method, one task."""
+    """rliable's estimates (report.few_run_section) per method, one task."""
     runs = {c: {LABELS.get(m, m): {task: [_get(s, *path) for s in ss]} for m, ss in by_method.items()}
             for c, path in cols.items()}
-    lines = ["## Few-run statistics", "",
-             f"IQM over runs with its 95% stratified bootstrap interval ({report.BOOTSTRAP_REPS} resamples; "
-             "with 3 seeds the IQM is the mean), and the probability that one method beats another "
-             "(Mann-Whitney, with its bootstrap interval), as rliable computes them. Orderings are claimed from the "
-             "t-intervals above: with 3 runs per method the bootstrap interval collapses to a point whenever one "
-             "method's runs all beat the other's, so these lines rank the runs; they do not establish an ordering.",
-             "",
-             "| method | online probe IQM | held-out ridge probe IQM | normalised return IQM |", "|---|---|---|---|"]
-    for m in runs["ret"]:
-        cells = [report.fmt_iqm(report.iqm_interval(runs[c][m]), 3 if c == "ret" else 2)
-                 for c in ("online", "ridge", "ret")]
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    for title, c, lower in (("online probe", "online", True), ("held-out ridge probe", "ridge", True),
-                            ("normalised return", "ret", False)):
-        lines += ["", f"Probability of improvement, {title}:"]
-        lines += [f"- {x}" for x in report.improvement_lines(runs[c], lower)]
-    return lines + [""]
+    return report.few_run_section({"online probe": (2, True, runs["online"]),
+                                   "held-out ridge probe": (2, True, runs["ridge"]),
+                                   "normalised return": (3, False, runs["ret"])})
 
 
 def write(out: str, summaries: list[dict], random_returns, env_cfg, dataset: str, command: str,

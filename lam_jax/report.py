@@ -253,6 +253,26 @@ def improvement_lines(named: dict, lower_is_better: bool) -> list[str]:
     return lines
 
 
+def few_run_section(columns: dict, row: str = "method") -> list[str]:
+    """columns: {title: (digits, lower_is_better, {method: {task: runs}})} -> rliable's estimates: an
+    IQM table with stratified bootstrap intervals, then the probability of improvement per pair."""
+    lines = ["## Few-run statistics", "",
+             f"IQM over runs with its 95% stratified bootstrap interval ({BOOTSTRAP_REPS} resamples; "
+             "with 3 seeds the IQM is the mean), and the probability that one method beats another "
+             "(Mann-Whitney, with its bootstrap interval), as rliable computes them. Orderings are claimed from the "
+             "t-intervals above: with 3 runs per method the bootstrap interval collapses to a point whenever one "
+             "method's runs all beat the other's, so these lines rank the runs; they do not establish an ordering.",
+             "", f"| {row} | " + " | ".join(f"{t} IQM" for t in columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    methods = list(next(iter(columns.values()))[2])
+    for m in methods:
+        lines.append(f"| {m} | " + " | ".join(fmt_iqm(iqm_interval(runs[m]), digits)
+                                             for digits, _, runs in columns.values()) + " |")
+    for title, (_, lower, runs) in columns.items():
+        lines += ["", f"Probability of improvement, {title}:"]
+        lines += [f"- {x}" for x in improvement_lines(runs, lower)]
+    return lines + [""]
+
+
 def write(path: str, lines) -> str:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:

@@ -29,6 +29,10 @@ def test_fig9a_report_has_the_table_chance_and_plot(tmp_path):
     assert "| 2 | 134.33 ± " in text and "| 4 | 85.00 ± 12.42 | 100.00 ± " in text
     assert "- k = 2: Separated (non-overlapping 95% intervals): IDM (labeled data only) better than" in text
     assert "- k = 4: Within noise" in text
+    # rliable's estimates per k: IDM's IQM at k = 2 is its mean (3 runs); LAOM+sup's k = 4 runs overlap IDM's
+    assert "| method | k = 2 IQM | k = 4 IQM |" in text and "| IDM (labeled data only) | 134.33 [" in text
+    assert ("Probability of improvement, k = 4:\n"
+            "- P(IDM (labeled data only) better than LAOM+supervision) = 0.67") in text
     assert (tmp_path / "fig9a.png").stat().st_size > 1000
 
 
@@ -97,6 +101,8 @@ def test_ladder_report_compares_the_conditions_with_ratio_intervals(tmp_path):
     assert "| 4.40x [" in row and "| 22.09 / 2.55 = 8.66x |" in row
     assert "| 1.00x [" in text and "2.74 / 1.93 = 1.42x" in text
     assert "LAPO (k=1, latent 128), without better than LAPO (k=1, latent 128), with" in text
+    assert "| rung | online probe IQM | held-out ridge probe IQM |" in text
+    assert "| LAPO (k=1, latent 128) | 22.00 [20.00, 24.00] | 19.00 [18.00, 20.00] |" in text
     assert (tmp_path / "ladder_clean.png").stat().st_size > 1000
 
 
