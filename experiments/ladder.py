@@ -3,7 +3,7 @@
 
   python -m experiments.ladder --collect=configs/collect.py:small --seeds=0,1,2 --out=runs/ladder \
       [--clean_preset=vanilla | --clean_dataset=DIR] [--clean_rungs=lapo,latent,augment] \
-      [--budget_rungs=lapo,augment --budget_steps=1000,3000,10000]
+      [--budget_rungs=lapo,augment --budget_steps=1000,3000,10000 --budget_seeds=0,1]
 
 Writes results.json (every rung x seed x metric), ladder.md (mean ± 95% CI and median
 [min, max]) and ladder.png. With a dataset without distractors (collected like --collect but with
@@ -39,6 +39,7 @@ _CLEAN_DATASET = flags.DEFINE_string("clean_dataset", "", "a built dataset dir w
 _CLEAN_RUNGS = flags.DEFINE_list("clean_rungs", list(ladder.CLEAN_RUNGS), "rungs also run on the clean data")
 _BUDGET_RUNGS = flags.DEFINE_list("budget_rungs", [], "rungs whose probes are read at every --budget_steps")
 _BUDGET_STEPS = flags.DEFINE_list("budget_steps", ["1000", "3000", "10000"], "updates at which to read them")
+_BUDGET_SEEDS = flags.DEFINE_list("budget_seeds", None, "seeds of the budget runs (default: --seeds)")
 _WORKERS = flags.DEFINE_integer("workers", 1, "runs side by side, one per core with single-threaded XLA "
                                 "(numbers reproduce for the same setting)")
 
@@ -52,31 +53,32 @@ def main(argv):
     if _RUNGS.value and len(chosen) != len(_RUNGS.value):
         raise app.UsageError(f"unknown rung in {_RUNGS.value}; rungs: {[r.name for r in all_rungs]}")
     seeds = [int(s) for s in _SEEDS.value]
+    budget_seeds = [int(s) for s in _BUDGET_SEEDS.value] if _BUDGET_SEEDS.value else seeds
     unknown = (set(_CLEAN_RUNGS.value) | set(_BUDGET_RUNGS.value)) - {r.name for r in all_rungs}
     if unknown:
         raise app.UsageError(f"unknown rung in --clean_rungs or --budget_rungs: {sorted(unknown)}")
     steps = sorted(int(x) for x in _BUDGET_STEPS.value)
     clean_dataset = _clean_dataset()
-    # (condition, dataset, output folder, rungs, overrides): the distracted data, the clean one, the budget runs
-    conditions = [("with", dataset, _OUT.value, chosen, _SET.value)]
+    # (condition, dataset, output folder, rungs, overrides, seeds): the distracted data, the clean one, the budget runs
+    conditions = [("with", dataset, _OUT.value, chosen, _SET.value, seeds)]
     if clean_dataset:
         conditions.append(("without", clean_dataset, os.path.join(_OUT.value, "clean"),
-                           [r for r in chosen if r.name in _CLEAN_RUNGS.value], _SET.value))
+                           [r for r in chosen if r.name in _CLEAN_RUNGS.value], _SET.value, seeds))
     if _BUDGET_RUNGS.value:
         conditions.append(("budget", dataset, os.path.join(_OUT.value, "budget"),
                            [r for r in all_rungs if r.name in _BUDGET_RUNGS.value],
-                           [*_SET.value, *ladder.budget_overrides(steps)]))
+                           [*_SET.value, *ladder.budget_overrides(steps)], budget_seeds))
     if _WORKERS.value > 1:
-        commands = [c for _, data, out, rungs, extra in conditions for r in rungs for s in seeds
+        commands = [c for _, data, out, rungs, extra, runs_seeds in conditions for r in rungs for s in runs_seeds
                     if (c := ladder.rung_command(r, s, data, _VARIANT.value, out, extra))]
         parallel.run_commands(commands, _WORKERS.value, os.path.join(_OUT.value, "logs"))
-    total = sum(len(c[3]) for c in conditions) * len(seeds)
+    total = sum(len(c[3]) * len(c[5]) for c in conditions)
     results, done = {}, 0
-    for condition, data, out, rungs, extra in conditions:
+    for condition, data, out, rungs, extra, runs_seeds in conditions:
         results[condition] = {}
         for rung in rungs:
             results[condition][rung.name] = {}
-            for seed in seeds:
+            for seed in runs_seeds:
                 done += 1
                 print(f"[{done}/{total}] {rung.label}, seed {seed}, {condition}", flush=True)
                 r = ladder.run_rung(rung, seed, data, _VARIANT.value, out, extra)

@@ -145,11 +145,14 @@ def budget_point(workdir: str, step: int) -> dict:
 def budget_section(out: str, budget: dict, ladder: list[Rung], steps) -> list[str]:
     """budget: {rung: {seed: {step: point}}} -> a table per probe and a plot."""
     rungs = [r for r in ladder if r.name in budget]
+    n_seeds = min(len(budget[r.name]) for r in rungs)
     cell = lambda r, s, key: report.summarize([seeds[str(s)][key] for seeds in budget[r.name].values()])  # noqa: E731
     lines = ["", "## Budget", "",
              f"The same runs' probes at {', '.join(map(str, steps))} updates, from checkpoints of one run per seed "
              f"trained to {max(steps)} updates (its schedule: warm-up, then decay to zero at {max(steps)}; the "
-             "earlier points are mid-schedule, not separately tuned runs).", ""]
+             "earlier points are mid-schedule, not separately tuned runs). "
+             f"Seeds per rung: {n_seeds}" + (" (fewer than 3, for time: the t-intervals are wide and no ordering "
+                                              "is claimed from them)." if n_seeds < 3 else "."), ""]
     series = {}
     for title, key in (("online probe (paper metric)", "online_probe_mse"),
                        ("held-out ridge probe", "ridge_probe_mse")):
@@ -158,6 +161,10 @@ def budget_section(out: str, budget: dict, ladder: list[Rung], steps) -> list[st
         for r in rungs:
             lines.append(f"| {r.label} | " + " | ".join(report.fmt(cell(r, s, key), 2) for s in steps) + " |")
             series[f"{r.label}, {title.split(' (')[0]}"] = [cell(r, s, key) for s in steps]
+        if len(rungs) == 2:  # the gap between the two rungs at each budget: does it shrink, hold or grow?
+            gaps = [cell(rungs[1], s, key)["mean"] - cell(rungs[0], s, key)["mean"] for s in steps]
+            lines.append(f"| {rungs[1].label} minus {rungs[0].label} (means) | "
+                         + " | ".join(f"{g:+.2f}" for g in gaps) + " |")
         lines.append("")
     report.line_plot(os.path.join(out, "ladder_budget.png"), list(steps), series, "updates", "probe MSE",
                      title="Probes against budget, with distractors (lower is better)")

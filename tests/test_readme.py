@@ -25,7 +25,7 @@ SMOKE = [(r"(configs/[a-z_]+\.py):(small|paper)", r"\1:smoke"), (r"--variant=sma
 TINY = {
     "scripts/install_and_run.sh": "--variant=smoke --seeds=0",
     "experiments.sweep": "--seeds=0 --labeled=2 --methods=laom_labels,idm,bc",
-    "experiments.ladder": "--seeds=0 --rungs=lapo,supervision --budget_steps=4,8",
+    "experiments.ladder": "--seeds=0 --rungs=lapo,supervision --budget_steps=4,8 --budget_seeds=0",
     "experiments.fig9a": "--seeds=0 --labeled=2",
     "bench_collection.py": "--steps=20 --presets=vanilla --qualities=fast --workers=1",
     "bench_train.py": "--variants=smoke --methods=lapo --dtypes=float32 --steps=1",

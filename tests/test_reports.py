@@ -118,12 +118,17 @@ def test_ladder_report_has_the_budget_curve(tmp_path):
     rungs = [r for r in ladder.rungs(1024) if r.name in ("lapo", "augment")]
     results = {r.name: _ladder_runs([20.0, 22.0, 24.0], [18.0, 19.0, 20.0]) for r in rungs}
     point = lambda o, h: {"online_probe_mse": o, "ridge_probe_mse": h}  # noqa: E731
-    budget = {"lapo": {str(s): {"1000": point(30.0 + s, 25.0), "3000": point(25.0, 22.0 + s)} for s in range(3)}}
+    budget = {"lapo": {str(s): {"1000": point(30.0 + s, 25.0), "3000": point(25.0, 22.0 + s)} for s in range(3)},
+              "augment": {str(s): {"1000": point(33.0, 26.0), "3000": point(24.0, 20.0)} for s in range(3)}}
     text = open(ladder.write_report(str(tmp_path), results, rungs, "data/x", "cmd", (), budget=budget,
                                     budget_steps=[1000, 3000])).read()
     assert "| rung | 1000 updates | 3000 updates |" in text
     assert "| LAPO (k=1, latent 128) | 31.00 ± 2.48 | 25.00 ± 0.00 |" in text  # online probe
     assert "| LAPO (k=1, latent 128) | 25.00 ± 0.00 | 23.00 ± 2.48 |" in text  # held-out ridge probe
+    assert "Seeds per rung: 3." in text and "fewer than 3, for time" not in text
+    # LAOM's gap to LAPO per budget, online probe then held-out: 33 - 31, 24 - 25; 26 - 25, 20 - 23
+    assert "| + augmentations (LAOM) minus LAPO (k=1, latent 128) (means) | +2.00 | -1.00 |" in text
+    assert "| + augmentations (LAOM) minus LAPO (k=1, latent 128) (means) | +1.00 | -3.00 |" in text
     assert (tmp_path / "ladder_budget.png").stat().st_size > 1000
     assert ladder.budget_overrides([1000, 3000, 10000]) == ("num_steps=10000", "save_every=1000", "keep_every=1000",
                                                             "log_every=100")
