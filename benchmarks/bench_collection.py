@@ -13,7 +13,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lam_jax import runtime  # noqa: E402,F401
+from experiments import runtime  # noqa: E402,F401
 from data_pipeline import collect, dcs  # noqa: E402
 
 

@@ -12,7 +12,6 @@ import os
 
 import numpy as np
 
-import data_pipeline  # noqa: F401  (sets MUJOCO_GL before dm_control loads)
 from data_pipeline import backgrounds
 from dm_control import suite
 from dm_control.mujoco.wrapper import mjbindings

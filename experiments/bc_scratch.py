@@ -3,21 +3,22 @@
   python -m experiments.bc_scratch --config=configs/downstream.py:small --dataset=DATA --labeled=4 \
       --out=runs/x/bc_actor
 """
-from lam_jax import runtime  # noqa: F401
+from experiments import runtime  # noqa: F401
 
 from absl import app, flags  # noqa: E402
 
-from lam_jax.stages import cli, downstream  # noqa: E402
+from experiments import stage_flags  # noqa: E402
+from lam_jax.stages import downstream  # noqa: E402
 
 _LABELED = flags.DEFINE_integer("labeled", 4, "labeled trajectories k")
 
 
 def main(argv):
     del argv
-    train = cli.train_split(cli.DATASET.value)
+    train = stage_flags.train_split(stage_flags.DATASET.value)
     labeled = train.subset(train.dataset.labeled_indices(_LABELED.value))
-    downstream.train_bc_scratch(cli.CONFIG.value, labeled, cli.require(cli.OUT.value, "out"))
-    print(f"bc actor: {cli.OUT.value}")
+    downstream.train_bc_scratch(stage_flags.CONFIG.value, labeled, stage_flags.require(stage_flags.OUT.value, "out"))
+    print(f"bc actor: {stage_flags.OUT.value}")
 
 
 if __name__ == "__main__":

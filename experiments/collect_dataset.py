@@ -3,7 +3,7 @@
   python -m experiments.collect_dataset --config=configs/collect.py:small
   python -m experiments.collect_dataset --config=configs/collect.py:small --config.env.davis_path=/data/DAVIS
 """
-from lam_jax import runtime  # noqa: F401  (before the libraries it configures)
+from experiments import runtime  # noqa: F401  (before the libraries it configures)
 
 from absl import app  # noqa: E402
 from ml_collections import config_flags  # noqa: E402

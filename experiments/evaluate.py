@@ -9,12 +9,13 @@ with --config.eval.split=eval. Writes {actor}/eval.json (or --out).
 import json
 import os
 
-from lam_jax import runtime  # noqa: F401
+from experiments import runtime  # noqa: F401
 
 from absl import app, flags  # noqa: E402
 
 from lam_jax import data as data_lib  # noqa: E402
-from lam_jax.stages import cli, downstream  # noqa: E402
+from experiments import stage_flags  # noqa: E402
+from lam_jax.stages import downstream  # noqa: E402
 
 _ACTOR = flags.DEFINE_string("actor", "", "actor folder")
 _DECODER = flags.DEFINE_string("decoder", "", "decoder folder (omit for IDM and BC actors)")
@@ -22,14 +23,14 @@ _DECODER = flags.DEFINE_string("decoder", "", "decoder folder (omit for IDM and 
 
 def main(argv):
     del argv
-    actor = cli.require(_ACTOR.value, "actor")
-    dataset = cli.DATASET.value or cli.dataset_of_actor(actor)
+    actor = stage_flags.require(_ACTOR.value, "actor")
+    dataset = stage_flags.DATASET.value or stage_flags.dataset_of_actor(actor)
     if not dataset:
         raise SystemExit("give --dataset: it names the environment and distractors to evaluate in")
-    dcfg = cli.CONFIG.value
+    dcfg = stage_flags.CONFIG.value
     metadata = data_lib.DatasetEpisodes(dataset, "train").dataset.metadata
     policy, frame_stack = downstream.load_policy(actor, _DECODER.value or None)
-    out = cli.OUT.value or os.path.join(actor, "eval.json")
+    out = stage_flags.OUT.value or os.path.join(actor, "eval.json")
     result = downstream.evaluate(policy, frame_stack, downstream.eval_env(metadata, dcfg), dcfg, out)
     print(json.dumps({k: result[k] for k in ("mean_return", "normalized_return", "expert_normalized_return")},
                      indent=1))

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-from lam_jax import runtime  # noqa: F401
+from experiments import runtime  # noqa: F401
 
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402

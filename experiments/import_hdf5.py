@@ -7,7 +7,7 @@
 --eval and --labeled default to the files beside --train with the released names; an
 interrupted import (even kill -9) continues where it stopped when run again.
 """
-from lam_jax import runtime  # noqa: F401  (before the libraries it configures)
+from experiments import runtime  # noqa: F401  (before the libraries it configures)
 
 from absl import app, flags  # noqa: E402
 

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from lam_jax import runtime  # noqa: F401  (before the libraries it configures)
+from experiments import runtime  # noqa: F401  (before the libraries it configures)
 
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402

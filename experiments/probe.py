@@ -4,7 +4,7 @@
 """
 import json
 
-from lam_jax import runtime  # noqa: F401
+from experiments import runtime  # noqa: F401
 
 from absl import app  # noqa: E402
 from ml_collections import config_flags  # noqa: E402

@@ -22,7 +22,7 @@ import time
 GLOG_LINE = re.compile(rb"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.]+:\d+\] ", re.M)
 FATAL = re.compile(rb"^F\d{4} |\*\*\* Check failure stack trace", re.M)
 PEER_LOST = b"detected fatal errors"  # jaxlib's client: the coordination service reported a dead task
-OUR_PREFIXES = (b"error: ", b"interrupted: ")  # lam_jax.runtime's one-line errors
+OUR_PREFIXES = (b"error: ", b"interrupted: ")  # experiments.runtime's one-line errors
 HOLD_S = 2.0  # a glog line not followed by the process's end within this long is forwarded as it was
 _children: list = []  # the filter of this process (kept so that it is not reaped as garbage)
 
@@ -70,7 +70,7 @@ def run(report_path: str, fd_in: int = 0, fd_out: int = 2) -> None:
     if held and FATAL.search(held):  # the process ended on a fatal report
         with open(report_path, "wb") as f:
             f.write(held)
-        # our own one-line error, if it came first, says it already (lam_jax.runtime's prefixes)
+        # our own one-line error, if it came first, says it already (experiments.runtime's prefixes)
         ours = [line for line in held.splitlines(keepends=True) if line.startswith(OUR_PREFIXES)]
         os.write(fd_out, b"".join(ours) or (summary(held, report_path) + "\n").encode())
     elif held:

@@ -71,7 +71,7 @@ def test_a_damaged_checkpoint_is_named_and_resume_falls_back(tmp_path, capfd, ho
 
 
 FULL_DISK = """
-from lam_jax import runtime  # as every entry point does
+from experiments import runtime  # as every entry point does
 import resource, signal
 from configs import lapo
 from lam_jax.data import synthetic_episodes

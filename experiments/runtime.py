@@ -1,13 +1,14 @@
 """Process set-up for the entry points: quiet third-party logs, a persistent XLA compile cache,
-95% of an accelerator's memory for JAX (XLA_PYTHON_CLIENT_MEM_FRACTION, default 75%), and one
-line instead of a traceback for errors that say everything (an interruption after saving, a
-checkpoint that cannot be written or read, a bad released file).
+MUJOCO_GL=egl unless set, 95% of an accelerator's memory for JAX (XLA_PYTHON_CLIENT_MEM_FRACTION,
+default 75%), and one line instead of a traceback for errors that say everything (an interruption
+after saving, a checkpoint that cannot be written or read, a bad released file).
 
-Import it before the libraries it configures. Third-party start-up noise is silenced at its
-source (our own progress bars and errors stay; LAM_JAX_VERBOSE=1 shows everything). Compiled
-programs are cached on disk in $LAM_JAX_CACHE/xla (default ~/.cache/lam_jax/xla), so a resumed
-run or a later stage of the same model starts without recompiling; JAX_COMPILATION_CACHE_DIR
-overrides the place, LAM_JAX_COMPILE_CACHE=0 turns it off.
+Import it before the libraries it configures; the library never imports it, so importing lam_jax or
+data_pipeline changes nothing global. Third-party start-up noise is silenced at its source (our own
+progress bars and errors stay; LAM_JAX_VERBOSE=1 shows everything). Compiled programs are cached on
+disk in $LAM_JAX_CACHE/xla (default ~/.cache/lam_jax/xla), so a resumed run or a later stage of the
+same model starts without recompiling; JAX_COMPILATION_CACHE_DIR overrides the place,
+LAM_JAX_COMPILE_CACHE=0 turns it off.
 """
 import logging
 import os
@@ -28,6 +29,28 @@ if not os.environ.get("LAM_JAX_VERBOSE"):
         absl_logging.set_verbosity(absl_logging.WARNING)
     except ImportError:
         pass
+
+# dm_control picks its GL backend when it is imported; headless EGL is the fast default.
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+
+class _DropKnownNoise(logging.Filter):
+    """Warnings that say nothing to our users: dm_control's models use MuJoCo's deprecated
+    'settotalmass' (one per environment); TFDS announces every custom builder configuration."""
+
+    KNOWN = ("settotalmass", "Using custom data configuration")
+
+    def filter(self, record):
+        return not any(k in record.getMessage() for k in self.KNOWN)
+
+
+logging.getLogger("absl").addFilter(_DropKnownNoise())
+
+try:  # gym (imported by distracting_control) prints an "unmaintained" notice from this table at import
+    import gym_notices.notices as _gym_notices
+    _gym_notices.notices.clear()
+except ImportError:
+    pass
 
 # JAX takes 75% of an accelerator's memory by default; the paper's regime keeps a 61.5 GB dataset
 # in device memory beside training, which an 80 GB card holds only with more.

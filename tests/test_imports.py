@@ -1,0 +1,46 @@
+"""Importing the library changes nothing global: environment, exception hooks, log filters and
+command-line flags are the entry points' (experiments/runtime.py, experiments/stage_flags.py)."""
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OURS = ("MUJOCO_GL", "XLA_PYTHON_CLIENT_MEM_FRACTION", "JAX_COMPILATION_CACHE_DIR",
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "GRPC_VERBOSITY")
+OUR_PACKAGES = ("lam_jax", "data_pipeline", "experiments", "configs")
+PROBE = """
+import json, logging, os, sys, threading
+from absl import flags
+before = set(flags.FLAGS)
+import {modules}
+defined_by = lambda name: flags.FLAGS.find_module_defining_flag(name).split(".")[0]
+print(json.dumps({{"env": {{k: os.environ.get(k) for k in {ours!r}}},
+                  "flags": sorted(f for f in set(flags.FLAGS) - before if defined_by(f) in {packages!r}),
+                  "excepthook": sys.excepthook is sys.__excepthook__,
+                  "thread_hook": threading.excepthook is threading.__excepthook__,
+                  "absl_filters": len(logging.getLogger("absl").filters)}}))
+"""
+LIBRARY = ("lam_jax.stages.pipeline, lam_jax.stages.downstream, lam_jax.stages.probe, lam_jax.ladder, lam_jax.fig9a, "
+           "lam_jax.metrics, data_pipeline.collect, data_pipeline.vec_env, data_pipeline.import_hdf5")
+
+
+def _probe(modules: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in OURS}
+    code = PROBE.format(modules=modules, ours=OURS, packages=OUR_PACKAGES)
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_library_changes_nothing_global():
+    got = _probe(LIBRARY)
+    assert got == {"env": {k: None for k in OURS}, "flags": [],
+                   "excepthook": True, "thread_hook": True, "absl_filters": 0}
+
+
+def test_the_entry_points_set_up_the_process():
+    got = _probe("experiments.runtime, experiments.stage_flags")
+    assert got["env"]["MUJOCO_GL"] == "egl" and got["env"]["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.95"
+    assert {"config", "dataset", "out"} <= set(got["flags"])
+    assert not got["excepthook"] and not got["thread_hook"] and got["absl_filters"] == 1
