@@ -34,7 +34,6 @@ def get_config(arg=None):
     c.log = common.log_config()
     c.dtype = "bfloat16"
     c.seed = 0  # actor and decoder initialisation and batch sampling
-    c.labeled_trajectories = 128
     c.num_devices = 0
     c.log_every = 500
     c.save_every = 5000
@@ -43,7 +42,6 @@ def get_config(arg=None):
         c.decoder.update(num_steps=1000, batch_size=64)
         c.bc_scratch.update(num_steps=3000, batch_size=64, learning_rate=3e-4)
         c.eval.update(episodes=10)
-        c.labeled_trajectories = 4
         c.log_every, c.save_every = 100, 1000
     elif variant == "smoke":
         c.bc.update(num_epochs=0, num_steps=20, batch_size=16, learning_rate=1e-3, encoder_scale=0.5,
@@ -52,6 +50,5 @@ def get_config(arg=None):
         c.bc_scratch.update(num_steps=20, batch_size=16, learning_rate=1e-3)
         c.eval.update(episodes=1, max_steps=50)
         c.dtype = "float32"
-        c.labeled_trajectories = 2
         c.log_every, c.save_every = 10, 20
     return common.apply_overrides(c, overrides, search=())

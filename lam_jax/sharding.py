@@ -18,14 +18,14 @@ from lam_jax import fatal_filter
 DATA_AXIS = "data"
 
 
-def initialize_distributed(dcfg) -> None:
+def initialize_distributed(dist_cfg) -> None:
     """jax.distributed from config.distributed; empty fields leave them to cluster auto-detection
     (SLURM, Open MPI, Kubernetes, Cloud TPU...). Idempotent."""
-    if not dcfg or not dcfg.get("enabled", False) or jax.distributed.is_initialized():
+    if not dist_cfg or not dist_cfg.get("enabled", False) or jax.distributed.is_initialized():
         return
-    address = dcfg.get("coordinator_address") or None
-    num = dcfg.get("num_processes", 0) or None
-    pid = dcfg.get("process_id", -1)
+    address = dist_cfg.get("coordinator_address") or None
+    num = dist_cfg.get("num_processes", 0) or None
+    pid = dist_cfg.get("process_id", -1)
     if num is not None and pid < 0 or pid >= 0 and num is None:
         raise ValueError("config.distributed: give num_processes and process_id together (or neither, "
                          "for cluster auto-detection)")
@@ -36,7 +36,7 @@ def initialize_distributed(dcfg) -> None:
                          "when num_processes is given")
     fatal_filter.start(pid)  # jaxlib's abort when a peer dies becomes one line
     _native_stdout_to_stderr()
-    timeout = int(dcfg.get("initialization_timeout", 900))
+    timeout = int(dist_cfg.get("initialization_timeout", 900))
     # jaxlib aborts the process (a C++ check failure) when the others do not come in time: say first
     # what it waits for.
     print(f"waiting up to {timeout} s (config.distributed.initialization_timeout) for "
@@ -45,7 +45,7 @@ def initialize_distributed(dcfg) -> None:
     try:
         jax.distributed.initialize(coordinator_address=address, num_processes=num,
                                    process_id=None if pid < 0 else pid, initialization_timeout=timeout,
-                                   heartbeat_timeout_seconds=int(dcfg.get("heartbeat_timeout", 100)))
+                                   heartbeat_timeout_seconds=int(dist_cfg.get("heartbeat_timeout", 100)))
     except Exception as e:  # noqa: BLE001 (jaxlib raises its own types)
         raise RuntimeError(f"jax.distributed did not start: not every one of the {num or 'detected'} processes "
                            f"reached the coordinator {address or '(auto-detected)'} within "

@@ -64,7 +64,7 @@ def command(spec: PipelineSpec) -> list[str] | None:
 
 def downstream_config(spec: PipelineSpec):
     dcfg = downstream_configs.get_config(",".join([spec.variant, *spec.downstream_overrides]))
-    dcfg.labeled_trajectories, dcfg.seed = spec.labeled, spec.seed
+    dcfg.seed = spec.seed
     if spec.eval_split:
         dcfg.eval.split = spec.eval_split
     return dcfg
