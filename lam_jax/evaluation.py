@@ -1,7 +1,7 @@
 """Held-out measures of a frozen LAM over every transition (o_t, o_{t+1}) of a split.
 
 - Ridge probes: latent z(o_t, o_{t+1}) -> a_t and embedding e(o_t) -> s_t, fit on one split and
-  scored on another (``lam_jax.probe``); their normal equations are accumulated on device.
+  scored on another (``lam_jax.ridge``); their normal equations are accumulated on device.
 - Eval action MSE (the paper's Fig. 9a, ``eval_true_action_mse_loss`` / ``idm/eval_mse_loss``):
   for models with a true-action head, squared error summed over action dimensions and averaged
   over transitions, as the reference computes it (``reduction="sum"`` / number of samples).
@@ -19,7 +19,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
-from lam_jax import probe as probe_lib
+from lam_jax import ridge
 from lam_jax import sampling, sharding
 
 
@@ -52,8 +52,8 @@ def transition_sums(model, source, frame_stack: int, predict_actions: bool = Fal
     @jax.jit
     def sums(state, obs, nxt, action, st, valid):
         m = nnx.merge(graphdef, state)
-        out = {"latent": probe_lib.moments(m.latent_action(obs, nxt).astype(jnp.float32), action, valid, jnp),
-               "embedding": probe_lib.moments(m.embed(obs).astype(jnp.float32), st, valid, jnp)}
+        out = {"latent": ridge.moments(m.latent_action(obs, nxt).astype(jnp.float32), action, valid, jnp),
+               "embedding": ridge.moments(m.embed(obs).astype(jnp.float32), st, valid, jnp)}
         if predict_actions:
             err = jnp.square(m.predict_action(obs, nxt).astype(jnp.float32) - action).sum(-1)
             out["action_sq_error"] = {"sum": (err * valid).sum(), "n": valid.sum()}
@@ -84,9 +84,8 @@ def held_out_report(model, train, evals, frame_stack: int, predict_actions: bool
     """Ridge probes fit on ``train`` and scored on ``evals``; the eval action MSE when asked."""
     fit = transition_sums(model, train, frame_stack, progress=progress)
     test = transition_sums(model, evals, frame_stack, predict_actions, progress=progress)
-    report = {"latent_action_probe": probe_lib.score(test["latent"], probe_lib.solve_ridge(fit["latent"], l2)),
-              "embedding_state_probe": probe_lib.score(test["embedding"],
-                                                       probe_lib.solve_ridge(fit["embedding"], l2))}
+    report = {"latent_action_probe": ridge.score(test["latent"], ridge.solve_ridge(fit["latent"], l2)),
+              "embedding_state_probe": ridge.score(test["embedding"], ridge.solve_ridge(fit["embedding"], l2))}
     if predict_actions:
         err = test["action_sq_error"]
         report["eval_action_mse"] = float(err["sum"] / err["n"])

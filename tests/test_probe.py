@@ -4,7 +4,7 @@ import pytest
 
 from configs import laom_labels, lapo
 from data_pipeline.make_dataset import build_dataset
-from lam_jax import evaluation, probe
+from lam_jax import evaluation, ridge
 from lam_jax.data import DatasetEpisodes
 from lam_jax.restore import load_lam
 from lam_jax.stages import pretrain
@@ -16,23 +16,23 @@ def test_ridge_from_moments_matches_direct_regression():
     x = rng.normal(size=(500, 6)) * [1, 10, 0.1, 1, 1, 3] + 5
     w = rng.normal(size=(6, 2))
     y = x @ w + 1.5 + 0.01 * rng.normal(size=(500, 2))
-    result = probe.probe_mse(x[:400], y[:400], x[400:], y[400:], l2=1e-8)
-    fitted = probe.solve_ridge(probe.moments(x[:400], y[:400]), 1e-8)
-    direct = np.square(probe.predict(fitted, x[400:]) - y[400:]).mean(0)
+    result = ridge.probe_mse(x[:400], y[:400], x[400:], y[400:], l2=1e-8)
+    fitted = ridge.solve_ridge(ridge.moments(x[:400], y[:400]), 1e-8)
+    direct = np.square(ridge.predict(fitted, x[400:]) - y[400:]).mean(0)
     np.testing.assert_allclose(result["mse_per_dim"], direct, rtol=1e-4, atol=1e-9)
     assert result["mse"] < 1e-3 < result["chance_mse"]
     # Unrelated targets: no better than chance.
     noise = rng.normal(size=(500, 2))
-    r = probe.probe_mse(x[:400], noise[:400], x[400:], noise[400:])
+    r = ridge.probe_mse(x[:400], noise[:400], x[400:], noise[400:])
     assert r["mse"] > 0.9 * r["chance_mse"]
 
 
 def test_weighted_moments_ignore_padding():
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(10, 3)), rng.normal(size=(10, 2))
-    padded = probe.moments(np.concatenate([x, 7 * np.ones((3, 3))]), np.concatenate([y, np.ones((3, 2))]),
+    padded = ridge.moments(np.concatenate([x, 7 * np.ones((3, 3))]), np.concatenate([y, np.ones((3, 2))]),
                            np.r_[np.ones(10), np.zeros(3)])
-    for k, v in probe.moments(x, y).items():
+    for k, v in ridge.moments(x, y).items():
         np.testing.assert_allclose(padded[k], v, rtol=1e-12, err_msg=k)
 
 
