@@ -2,12 +2,13 @@
 
 methods: lapo, laom, laom_labels (LAM -> BC on latents -> decoder on the actor's outputs for the
 labeled data -> evaluation), idm (supervised IDM -> BC on its predicted actions -> evaluation), bc
-(BC from scratch on the labeled data -> evaluation). Writes ``{run_dir}/summary.json``; a run
+(BC from scratch on the labeled data -> evaluation). Writes ``{spec.folder}/summary.json``; a run
 whose summary exists is returned as it is.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 
@@ -29,8 +30,9 @@ class PipelineSpec:
     downstream_overrides: tuple = ()
     eval_split: str = ""  # '' -> the downstream config's (the reference's: 'train' videos)
 
-    @property
-    def run_dir(self) -> str:
+    @functools.cached_property
+    def folder(self) -> str:
+        """OUT/task/method/k{labeled}_s{seed}; read once (the task is in the dataset's metadata)."""
         task = data_lib.DatasetEpisodes(self.dataset, "train").dataset.metadata["settings"]["env"]["task"]
         return os.path.join(self.out, task, self.method, f"k{self.labeled}_s{self.seed}")
 
@@ -38,13 +40,13 @@ class PipelineSpec:
 def _lam_config(spec: PipelineSpec):
     if spec.method == "bc":
         return None
-    return methods.lam_config(spec.method, spec.variant, spec.dataset, os.path.join(spec.run_dir, "lam"),
+    return methods.lam_config(spec.method, spec.variant, spec.dataset, os.path.join(spec.folder, "lam"),
                               [f"seed={spec.seed}", f"labeled_trajectories={spec.labeled}", *spec.lam_overrides])
 
 
 def _finished(spec: PipelineSpec, lam_cfg) -> bool:
     """True when the pipeline's summary exists; it stands in only for the same LAM settings."""
-    if not os.path.exists(os.path.join(spec.run_dir, "summary.json")):
+    if not os.path.exists(os.path.join(spec.folder, "summary.json")):
         return False
     if lam_cfg is not None:
         pretrain.finished(lam_cfg)
@@ -72,7 +74,7 @@ def downstream_config(spec: PipelineSpec):
 
 def run(spec: PipelineSpec, progress: bool = True) -> dict:
     methods.check(spec.method)
-    out = spec.run_dir
+    out = spec.folder
     summary_path = os.path.join(out, "summary.json")
     lam_dir, cfg = os.path.join(out, "lam"), _lam_config(spec)
     if _finished(spec, cfg):
