@@ -13,12 +13,33 @@ import os
 import shutil
 import sys
 import time
+from typing import Any, TypedDict
 
 import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 from lam_jax import run_dir
+
+
+class Carry(TypedDict):
+    """What every training loop carries between steps, and (with ``step``) what its checkpoints hold:
+    the one checkpoint layout, shared by the LAM trainer, ``supervised.fit`` and every restore."""
+
+    state: Any  # nnx.state((model, optimizer))
+    health: Any  # int32: the first step whose loss or gradients were not finite, or -1
+    rng: Any  # the run's base key; step k's randomness is fold_in(rng, k)
+
+
+def saved(carry: Carry, step) -> dict:
+    """A checkpoint's tree: the carry and the number of steps done."""
+    return dict(carry, step=step)
+
+
+def restore_state(ckpt: "Checkpointer", step: int, state):
+    """The model-and-optimiser state of a checkpoint, restored into ``state``'s layout."""
+    like = saved(Carry(state=state, health=jnp.int32(-1), rng=jax.random.PRNGKey(0)), jnp.int32(0))
+    return ckpt.restore(step, like)["state"]
 
 
 class NonFiniteError(FloatingPointError):

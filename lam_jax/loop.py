@@ -1,8 +1,8 @@
 """The host training loop every stage shares: config-checked resume, logging, checkpoints, divergence.
 
-A stage supplies ``step_fn(carry, step) -> (carry, metrics)`` over a carry dict holding at least
-'state' and 'health' (the first step whose loss or gradients were not finite, or -1, kept on
-device by the step itself). The loop checks health at every log and before every save, so a
+A stage supplies ``step_fn(carry, step) -> (carry, metrics)`` over a ``checkpoint.Carry`` (state,
+health: the first step whose loss or gradients were not finite, or -1, kept on device by the step
+itself, rng); checkpoints hold the carry and its step (``checkpoint.saved``). The loop checks health at every log and before every save, so a
 diverged run stops with the step named and never writes a non-finite checkpoint.
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from lam_jax import hardware, run_dir, sharding
-from lam_jax.checkpoint import Checkpointer, DamagedCheckpointError, NonFiniteError
+from lam_jax import checkpoint, hardware, run_dir, sharding
+from lam_jax.checkpoint import Carry, Checkpointer, DamagedCheckpointError, NonFiniteError
 from lam_jax.metrics import MetricWriter, read_jsonl
 
 
@@ -133,14 +133,14 @@ class TrainLoop:
                 "later ones were not applied and nothing from them was saved"
                 + (f" (last checkpoint: step {last})" if last is not None else "") + f"; {self.hint}.")
 
-    def resume(self, carry: dict) -> tuple[dict, int]:
+    def resume(self, carry: Carry) -> tuple[Carry, int]:
         """The latest readable checkpoint restored into ``carry``'s layout, and its step (0 without one).
 
         A damaged newest checkpoint is reported and set aside, and the previous one restored
         (unless ``fallback`` is off: then the error stops the run)."""
         if not self.ckpt or self.ckpt.latest_step() is None:
             return carry, 0
-        like = dict(carry, step=sharding.put_replicated(np.int32(0), self.mesh))
+        like = checkpoint.saved(carry, sharding.put_replicated(np.int32(0), self.mesh))
         steps, damaged = self.ckpt.steps(), []
         for i, step in enumerate(steps):
             try:
@@ -207,7 +207,8 @@ class TrainLoop:
                     stop = done < num_steps and stops.stop_now(done)
                     if self.ckpt and (done % save_every == 0 or done == num_steps or stop):
                         self.check_health(carry["health"])
-                        self.ckpt.save(done, dict(carry, step=sharding.put_replicated(np.int32(done), self.mesh)))
+                        done_array = sharding.put_replicated(np.int32(done), self.mesh)
+                        self.ckpt.save(done, checkpoint.saved(carry, done_array))
                     if stop:
                         saved = "saved a checkpoint of it; the same command resumes" if self.ckpt else "nothing saved"
                         raise TrainingInterrupted(f"{desc}: stopped by {signal.Signals(stops.signum).name} at step "

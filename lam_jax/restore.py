@@ -4,12 +4,10 @@ from __future__ import annotations
 import json
 import os
 
-import jax
-import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from lam_jax.checkpoint import require_checkpoint
+from lam_jax.checkpoint import require_checkpoint, restore_state
 from lam_jax.train_lam import build_train_state
 
 
@@ -29,10 +27,9 @@ def load_lam(workdir: str, step: int | None = None, dtype: str | None = None):
     ckpt = require_checkpoint(os.path.join(workdir, "checkpoints"))
     step = ckpt.latest_step() if step is None else step
     graphdef, state = build_train_state(cfg, spec)
-    like = {"state": state, "health": jnp.int32(-1), "rng": jax.random.PRNGKey(0), "step": jnp.int32(0)}
-    restored = ckpt.restore(step, like)
+    restored = restore_state(ckpt, step, state)
     ckpt.close()
-    model = nnx.merge(graphdef, restored["state"])[0]
+    model = nnx.merge(graphdef, restored)[0]
     return cfg, model, spec
 
 

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from lam_jax import hardware, loop, optim, sampling, sharding
+from lam_jax.checkpoint import Carry
 
 
 def check_settings(desc: str, num_steps: int, batch_size: int, learning_rate: float, weight_decay: float = 0.0):
@@ -55,7 +56,7 @@ def fit(module: nnx.Module, source, *, inputs: Callable, targets: Callable, froz
         return dict(carry, state=new_state, health=health), {"loss": loss}
 
     train_loop = loop.TrainLoop(workdir, config or {}, mesh, hint="lower the learning rate", log_cfg=log_cfg)
-    carry, start = train_loop.resume({"state": state, "health": loop.new_health(mesh), "rng": rng})
+    carry, start = train_loop.resume(Carry(state=state, health=loop.new_health(mesh), rng=rng))
     flops = 0.0
     if start < num_steps:  # compiled ahead for XLA's FLOP count (the logs' TFLOP/s and MFU)
         compiled = step_fn.lower(carry, frozen, data, start).compile()

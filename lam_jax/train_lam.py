@@ -23,6 +23,7 @@ import optax
 from flax import nnx
 
 from lam_jax import hardware, loop, metrics, models, optim, run_dir, sampling, sharding, streaming
+from lam_jax.checkpoint import Carry
 from lam_jax.fsq import num_levels
 
 
@@ -282,7 +283,7 @@ class Trainer:
                                     log_cfg=log_cfg)
         if self.workdir and sharding.is_main_process():
             run_dir.write_json(os.path.join(self.workdir, "model_spec.json"), self.spec)
-        carry, start = train_loop.resume({"state": self.state, "health": self.health, "rng": self.base_key})
+        carry, start = train_loop.resume(Carry(state=self.state, health=self.health, rng=self.base_key))
         streaming_step = train_step = None
         if start < num_steps:
             # Compiled ahead of the loop: XLA's FLOP count for the logs' TFLOP/s and MFU, and with several

@@ -15,14 +15,13 @@ import json
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from data_pipeline import dcs, vec_env
 from data_pipeline.experts import PAPER_BC_RETURNS, REFERENCE_RETURNS
 from lam_jax import metrics, models, optim, run_dir
-from lam_jax.checkpoint import require_checkpoint
+from lam_jax.checkpoint import require_checkpoint, restore_state
 from lam_jax.policy_nets import ActionDecoder, Actor
 from lam_jax.restore import check_frames, load_lam
 from lam_jax.supervised import check_settings, fit
@@ -127,10 +126,9 @@ def load_fitted(workdir: str, module: nnx.Module) -> nnx.Module:
     decay = fitted.get(fitted.get("stage", ""), {}).get("weight_decay", 0.0)  # AdamW's state has another layout
     tx = optim.adam(1.0, 0, 1, weight_decay=decay, decoupled=True)
     graphdef, state = nnx.split((module, nnx.Optimizer(module, tx, wrt=nnx.Param)))
-    like = {"state": state, "health": jnp.int32(-1), "rng": jax.random.PRNGKey(0), "step": jnp.int32(0)}
-    restored = ckpt.restore(ckpt.latest_step(), like)
+    restored = restore_state(ckpt, ckpt.latest_step(), state)
     ckpt.close()
-    return nnx.merge(graphdef, restored["state"])[0]
+    return nnx.merge(graphdef, restored)[0]
 
 
 def load_actor(workdir: str, dtype: str | None = None) -> Actor:
