@@ -130,7 +130,7 @@ def test_every_readme_command_runs(checkout):
     # What the blocks made is there: the main job's report, a trained pipeline, the ladder report.
     assert (checkout / "runs" / "main" / "results.md").exists()
     assert (checkout / "runs" / "ladder" / "results.json").exists()
-    assert (checkout / "runs" / "ladder" / "ladder_clean.png").exists()  # the second command: both conditions
+    assert (checkout / "runs" / "ladder" / "ladder_clean.png").exists()  # the ladder commands: both conditions
     assert (checkout / "runs" / "ladder" / "ladder_budget.png").exists()  # and the budget curve
     assert (checkout / "runs" / "laom_decoder" / "checkpoints").is_dir()
     assert (checkout / "runs" / "laom_labels_paper" / "report.json").exists()  # trained on the imported data
