@@ -23,7 +23,7 @@ from experiments import runtime  # noqa: F401
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from lam_jax import ladder, methods, parallel  # noqa: E402
+from lam_jax import cost, ladder, methods, parallel  # noqa: E402
 from lam_jax.stages import datasets  # noqa: E402
 
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
@@ -46,6 +46,7 @@ _WORKERS = flags.DEFINE_integer("workers", 1, "runs side by side, one per core w
 
 def main(argv):
     del argv
+    meter = cost.Meter()
     dataset = datasets.require_eval_split(datasets.dataset_path(_DATASET.value, _COLLECT.value), "the ladder")
     large = methods.lam_config("laom", _VARIANT.value, overrides=_SET.value).model.latent_dim
     all_rungs = ladder.rungs(large)
@@ -68,9 +69,9 @@ def main(argv):
         conditions.append(("budget", dataset, os.path.join(_OUT.value, "budget"),
                            [r for r in all_rungs if r.name in _BUDGET_RUNGS.value],
                            [*_SET.value, *ladder.budget_overrides(steps)], budget_seeds))
+    commands = [c for _, data, out, rungs, extra, runs_seeds in conditions for r in rungs for s in runs_seeds
+                if (c := ladder.rung_command(r, s, data, _VARIANT.value, out, extra))]  # the runs not finished
     if _WORKERS.value > 1:
-        commands = [c for _, data, out, rungs, extra, runs_seeds in conditions for r in rungs for s in runs_seeds
-                    if (c := ladder.rung_command(r, s, data, _VARIANT.value, out, extra))]
         parallel.run_commands(commands, _WORKERS.value, os.path.join(_OUT.value, "logs"))
     total = sum(len(c[3]) * len(c[5]) for c in conditions)
     results, done = {}, 0
@@ -94,7 +95,8 @@ def main(argv):
                              for r in chosen}, "results": results["with"],
                    "clean_results": results.get("without", {}), "budget_steps": steps,
                    "budget_results": results.get("budget", {})}, f, indent=1)
-    notes = ["How the `small` regime was chosen, and what else was tried: `reports/ladder/regime_search.md`."]
+    notes = ["How the `small` regime was chosen, and what else was tried: `reports/ladder/regime_search.md`.",
+             cost.line(meter.add(_OUT.value, len(commands)))]
     path = ladder.write_report(_OUT.value, results["with"], chosen, dataset, command, notes, results.get("without"),
                                clean_dataset, results.get("budget"), steps)
     print(f"report: {path}")

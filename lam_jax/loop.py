@@ -2,8 +2,9 @@
 
 A stage supplies ``step_fn(carry, step) -> (carry, metrics)`` over a ``checkpoint.Carry`` (state,
 health: the first step whose loss or gradients were not finite, or -1, kept on device by the step
-itself, rng); checkpoints hold the carry and its step (``checkpoint.saved``). The loop checks health at every log and before every save, so a
-diverged run stops with the step named and never writes a non-finite checkpoint.
+itself, rng); checkpoints hold the carry and its step (``checkpoint.saved``). The loop checks
+health at every log and before every save, so a diverged run stops with the step named and never
+writes a non-finite checkpoint.
 """
 from __future__ import annotations
 

@@ -132,3 +132,20 @@ def test_ladder_report_has_the_budget_curve(tmp_path):
     assert (tmp_path / "ladder_budget.png").stat().st_size > 1000
     assert ladder.budget_overrides([1000, 3000, 10000]) == ("num_steps=10000", "save_every=1000", "keep_every=1000",
                                                             "log_every=100")
+
+
+def test_an_experiments_cost_counts_only_invocations_that_trained(tmp_path):
+    from lam_jax import cost
+    out = str(tmp_path)
+    assert cost.Meter().add(out, 0)["runs_made"] == 0 and cost.read(out) is None  # reuse only: nothing kept
+    meter = cost.Meter()
+    sum(i * i for i in range(300_000))  # some CPU time
+    first = meter.add(out, 2)
+    assert first["runs_made"] == 2 and first["invocations"] == 1 and first["cpu_s"] > 0
+    assert cost.Meter().add(out, 0) == first  # a later reuse leaves the totals, and so the report, unchanged
+    second = cost.Meter().add(out, 1)
+    assert second["runs_made"] == 3 and second["invocations"] == 2 and second["cpu_s"] >= first["cpu_s"]
+    assert cost.line(dict(second, cpu_s=6000.0, wall_s=3600.0)) == (
+        "Compute on this machine: 100 CPU-minutes, 60 minutes wall, for the 3 runs trained here (2 invocations of "
+        "the command; reused runs cost nothing).")
+    assert cost.line(None) == ""

@@ -1,0 +1,53 @@
+"""What an experiment's runs cost on this machine: wall and CPU time (this process and the runs it
+started), summed over the invocations that trained something into OUT/cost.json, so a later
+invocation that only reuses finished runs leaves the report unchanged."""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import time
+
+FILE = "cost.json"
+
+
+def _cpu_s() -> float:
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+class Meter:
+    """Wall and CPU seconds from construction to ``add``."""
+
+    def __init__(self):
+        self.wall0, self.cpu0 = time.time(), _cpu_s()
+
+    def add(self, out: str, runs_made: int) -> dict:
+        """Adds this invocation to OUT/cost.json when it trained ``runs_made`` > 0 runs; the totals."""
+        path = os.path.join(out, FILE)
+        total = read(out) or {"wall_s": 0.0, "cpu_s": 0.0, "runs_made": 0, "invocations": 0}
+        if runs_made > 0:
+            total = {"wall_s": total["wall_s"] + time.time() - self.wall0,
+                     "cpu_s": total["cpu_s"] + _cpu_s() - self.cpu0,
+                     "runs_made": total["runs_made"] + runs_made, "invocations": total["invocations"] + 1}
+            os.makedirs(out, exist_ok=True)
+            with open(path, "w") as f:
+                json.dump(total, f, indent=1)
+        return total
+
+
+def read(out: str) -> dict | None:
+    path = os.path.join(out, FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def line(total: dict | None) -> str:
+    if not total or not total.get("runs_made"):
+        return ""
+    return (f"Compute on this machine: {total['cpu_s'] / 60:.0f} CPU-minutes, {total['wall_s'] / 60:.0f} minutes wall, "
+            f"for the {total['runs_made']} runs trained here ({total['invocations']} invocation"
+            f"{'s' if total['invocations'] != 1 else ''} of the command; reused runs cost nothing)"
+            + (f"; {total['note']}." if total.get("note") else "."))
