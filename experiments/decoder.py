@@ -21,7 +21,7 @@ def main(argv):
     labeled = train.subset(train.dataset.labeled_indices(_LABELED.value))
     out = stage_flags.require(stage_flags.OUT.value, "out")
     downstream.train_decoder(stage_flags.CONFIG.value, actor, labeled, out)
-    print(f"decoder: {stage_flags.OUT.value}")
+    print(f"decoder: {out}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import os
 import resource
 import time
 
+from lam_jax import run_dir
+
 FILE = "cost.json"
 
 
@@ -24,15 +26,13 @@ class Meter:
 
     def add(self, out: str, runs_made: int) -> dict:
         """Adds this invocation to OUT/cost.json when it trained ``runs_made`` > 0 runs; the totals."""
-        path = os.path.join(out, FILE)
         total = read(out) or {"wall_s": 0.0, "cpu_s": 0.0, "runs_made": 0, "invocations": 0}
-        if runs_made > 0:
-            total = {"wall_s": total["wall_s"] + time.time() - self.wall0,
+        if runs_made > 0:  # other keys (a note on what was not measured) are kept
+            total = {**total, "wall_s": total["wall_s"] + time.time() - self.wall0,
                      "cpu_s": total["cpu_s"] + _cpu_s() - self.cpu0,
                      "runs_made": total["runs_made"] + runs_made, "invocations": total["invocations"] + 1}
             os.makedirs(out, exist_ok=True)
-            with open(path, "w") as f:
-                json.dump(total, f, indent=1)
+            run_dir.write_json(os.path.join(out, FILE), total)
         return total
 
 

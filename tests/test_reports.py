@@ -143,9 +143,15 @@ def test_an_experiments_cost_counts_only_invocations_that_trained(tmp_path):
     first = meter.add(out, 2)
     assert first["runs_made"] == 2 and first["invocations"] == 1 and first["cpu_s"] > 0
     assert cost.Meter().add(out, 0) == first  # a later reuse leaves the totals, and so the report, unchanged
+    with open(tmp_path / cost.FILE) as f:  # a note added by hand (what was not measured) outlives later runs
+        noted = dict(json.load(f), note="one run not counted")
+    run_dir.write_json(str(tmp_path / cost.FILE), noted)
     second = cost.Meter().add(out, 1)
     assert second["runs_made"] == 3 and second["invocations"] == 2 and second["cpu_s"] >= first["cpu_s"]
-    assert cost.line(dict(second, cpu_s=6000.0, wall_s=3600.0)) == (
+    assert cost.read(out)["note"] == "one run not counted"
+    plain = {k: v for k, v in second.items() if k != "note"}
+    assert cost.line(dict(plain, cpu_s=6000.0, wall_s=3600.0)) == (
         "Compute on this machine: 100 CPU-minutes, 60 minutes wall, for the 3 runs trained here (2 invocations of "
         "the command; reused runs cost nothing).")
+    assert cost.line(second).endswith("reused runs cost nothing); one run not counted.")
     assert cost.line(None) == ""
