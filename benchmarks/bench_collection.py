@@ -13,8 +13,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from experiments import runtime  # noqa: E402,F401
 from data_pipeline import collect, dcs  # noqa: E402
+from experiments import runtime  # noqa: E402,F401
 
 
 def single_process(preset: str, quality: str, steps: int) -> float:

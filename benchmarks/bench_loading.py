@@ -64,7 +64,10 @@ def synthesise(path_root: str, num_episodes: int, image_size: int) -> str:
 def measure(path: str, mode: str) -> dict:
     """Runs in a fresh process: the loader's throughput and peak RSS (bytes)."""
     import jax
-    from lam_jax import data, sampling, sharding, streaming
+
+    from lam_jax.data import episodes as data
+    from lam_jax.data import sampling, streaming
+    from lam_jax.devices import sharding
     source = data.DatasetEpisodes(path, "train", action_key="raw_action")
     mesh = sharding.make_mesh()
     if mode == "place":

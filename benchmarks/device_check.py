@@ -52,7 +52,7 @@ class PooledEpisodes:
     the same ``load`` interface the training path places datasets with."""
 
     def __init__(self, num_episodes: int, length: int, image_size: int = 64):
-        from lam_jax.data import synthetic_episodes
+        from lam_jax.data.episodes import synthetic_episodes
         self.pool = synthetic_episodes(min(8, num_episodes), length, image_size, seed=0)
         self.pool.actions = self.pool.actions.repeat(3, -1)  # 6 action dims, as cheetah-run
         self.num_episodes, self.length, self.image_size = num_episodes, length, image_size
@@ -79,7 +79,7 @@ def _memory() -> dict:
 
 
 def _peak_tflops(dtype: str = "bfloat16") -> float | None:
-    from lam_jax import hardware
+    from lam_jax.devices import hardware
     return hardware.peak_tflops(dtype)[0]
 
 
@@ -100,7 +100,8 @@ def _cost(stage) -> dict:
 def measure_steps(cfg, episodes, labeled, steps: int, check_last: bool = False) -> dict:
     """Compile and time the whole jitted train step of ``cfg`` on placed episodes."""
     import jax
-    from lam_jax import train_lam
+
+    from lam_jax.training import train_lam
     start = time.perf_counter()
     trainer = train_lam.Trainer(cfg, episodes, labeled)
     jax.block_until_ready(trainer.data)
@@ -119,7 +120,7 @@ def measure_steps(cfg, episodes, labeled, steps: int, check_last: bool = False) 
     hlo_flops = float(_cost(lowered).get("flops", 0.0))  # before backend rewrites: a cross-check on MFU
     state, health = trainer.state, trainer.health
     # Back to back on an accelerator, as training does; one at a time on CPU, where queued sharded
-    # steps can deadlock in XLA's all-reduce (lam_jax.loop does the same).
+    # steps can deadlock in XLA's all-reduce (lam_jax.training.loop does the same).
     block_each = jax.devices()[0].platform == "cpu"
     for step in range(3):  # warm-up
         state, health, metrics = compiled(state, health, trainer.data, trainer.labeled, trainer.base_key, step)
@@ -148,6 +149,7 @@ def measure_steps(cfg, episodes, labeled, steps: int, check_last: bool = False) 
 
 def part_env(smoke: bool) -> dict:
     import importlib.metadata as md
+
     import jax
     versions = {}
     for name in ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "ml-collections", "h5py"):
@@ -207,8 +209,10 @@ def part_numerics_run(smoke: bool) -> dict:
     the state after them (every float array) to $LAM_JAX_NUMERICS_OUT and returns the losses."""
     import jax
     import numpy as np
-    from lam_jax import methods, train_lam
-    from lam_jax.data import synthetic_episodes
+
+    from lam_jax import methods
+    from lam_jax.data.episodes import synthetic_episodes
+    from lam_jax.training import train_lam
     episodes = synthetic_episodes(8, 60, image_size=32, seed=0)
     cfg = methods.lam_config("laom", "smoke" if smoke else "small",
                              overrides=["num_steps=100", "warmup_steps=0", "dtype=float32", "num_devices=1"])

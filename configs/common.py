@@ -10,7 +10,7 @@ command line does the same).
 """
 import ml_collections
 
-from lam_jax import metrics
+from lam_jax.training import metrics
 
 VARIANTS = ("paper", "small", "smoke")
 
@@ -147,6 +147,6 @@ def split_arg(arg: str | None, default: str = "paper"):
 
 
 def log_config() -> ml_collections.ConfigDict:
-    """Where a stage's metrics go besides metrics.jsonl: lam_jax.metrics.LOG_DEFAULTS, which says what
+    """Where a stage's metrics go besides metrics.jsonl: lam_jax.training.metrics.LOG_DEFAULTS, which says what
     each key does."""
     return ml_collections.ConfigDict(dict(metrics.LOG_DEFAULTS))

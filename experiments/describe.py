@@ -10,7 +10,7 @@ cheetah-run's 6 actions and 17 state dimensions unless told otherwise.
 from absl import app, flags
 from ml_collections import config_flags
 
-from lam_jax import describe, models
+from lam_jax.models import describe, lams
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "a LAM config or configs/downstream.py", lock_config=False)
 _IMAGE = flags.DEFINE_integer("image_size", 64, "frame size")
@@ -24,7 +24,7 @@ def main(argv):
     cfg = _CONFIG.value
     if "model" in cfg:
         model = describe.abstract_lam(cfg, _IMAGE.value, action_dim=_ACTIONS.value)
-        total = models.counted_params(model)
+        total = lams.counted_params(model)
     else:
         model = describe.abstract_actor(cfg, _LATENT.value)
         total = sum(n for *_, n, _ in describe.module_rows(model))

@@ -13,7 +13,7 @@ from experiments import runtime  # noqa: F401
 
 from absl import app, flags  # noqa: E402
 
-from lam_jax import data as data_lib  # noqa: E402
+from lam_jax.data.episodes import DatasetEpisodes  # noqa: E402
 from experiments import stage_flags  # noqa: E402
 from lam_jax.stages import downstream  # noqa: E402
 
@@ -28,7 +28,7 @@ def main(argv):
     if not dataset:
         raise SystemExit("give --dataset: it names the environment and distractors to evaluate in")
     dcfg = stage_flags.CONFIG.value
-    metadata = data_lib.DatasetEpisodes(dataset, "train").dataset.metadata
+    metadata = DatasetEpisodes(dataset, "train").dataset.metadata
     policy, frame_stack = downstream.load_policy(actor, _DECODER.value or None)
     out = stage_flags.OUT.value or os.path.join(actor, "eval.json")
     result = downstream.evaluate(policy, frame_stack, downstream.eval_env(metadata, dcfg), dcfg, out)

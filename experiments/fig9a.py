@@ -14,7 +14,8 @@ from experiments import runtime  # noqa: F401
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from lam_jax import fig9a, methods, parallel  # noqa: E402
+from experiments import fig9a_report, parallel  # noqa: E402
+from lam_jax import methods  # noqa: E402
 from lam_jax.stages import datasets  # noqa: E402
 
 _LABELED = flags.DEFINE_list("labeled", "2,4,8,16", "label budgets k")
@@ -38,23 +39,23 @@ def main(argv):
     seeds = [int(s) for s in _SEEDS.value]
     lam_set = methods.budget(_SET.value, _VARIANT.value, FIG9A_LAM_BUDGET)
     if _WORKERS.value > 1:
-        commands = [c for m in fig9a.LABELS for k in budgets for s in seeds
-                    if (c := fig9a.command(m, k, s, dataset, _VARIANT.value, _OUT.value, lam_set))]
+        commands = [c for m in fig9a_report.LABELS for k in budgets for s in seeds
+                    if (c := fig9a_report.command(m, k, s, dataset, _VARIANT.value, _OUT.value, lam_set))]
         parallel.run_commands(commands, _WORKERS.value, os.path.join(_OUT.value, "logs"))
     results = {}
-    for method in fig9a.LABELS:
+    for method in fig9a_report.LABELS:
         results[method] = {}
         for k in budgets:
             results[method][str(k)] = {}
             for seed in seeds:
                 print(f"{method} k={k} seed={seed}", flush=True)
-                results[method][str(k)][str(seed)] = fig9a.run_one(method, k, seed, dataset, _VARIANT.value,
+                results[method][str(k)][str(seed)] = fig9a_report.run_one(method, k, seed, dataset, _VARIANT.value,
                                                                    _OUT.value, lam_set)
     command = "python -m experiments.fig9a " + " ".join(sys.argv[1:])
     os.makedirs(_OUT.value, exist_ok=True)
     with open(os.path.join(_OUT.value, "results.json"), "w") as f:
         json.dump({"dataset": dataset, "command": command, "results": results}, f, indent=1)
-    print(f"report: {fig9a.write_report(_OUT.value, results, budgets, dataset, command)}")
+    print(f"report: {fig9a_report.write_report(_OUT.value, results, budgets, dataset, command)}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ from experiments import runtime  # noqa: F401
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from lam_jax import cost, ladder, methods, parallel  # noqa: E402
+from lam_jax import methods  # noqa: E402
+from experiments import cost, ladder_report, parallel  # noqa: E402
 from lam_jax.stages import datasets  # noqa: E402
 
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
@@ -36,7 +37,7 @@ _SET = flags.DEFINE_multi_string("lam_set", [], "LAM config override key=value f
 _CLEAN_PRESET = flags.DEFINE_string("clean_preset", "", "collect the data without distractors like --collect, "
                                     "with this env preset (e.g. vanilla); '' -> no such condition")
 _CLEAN_DATASET = flags.DEFINE_string("clean_dataset", "", "a built dataset dir without distractors instead")
-_CLEAN_RUNGS = flags.DEFINE_list("clean_rungs", list(ladder.CLEAN_RUNGS), "rungs also run on the clean data")
+_CLEAN_RUNGS = flags.DEFINE_list("clean_rungs", list(ladder_report.CLEAN_RUNGS), "rungs also run on the clean data")
 _BUDGET_RUNGS = flags.DEFINE_list("budget_rungs", [], "rungs whose probes are read at every --budget_steps")
 _BUDGET_STEPS = flags.DEFINE_list("budget_steps", ["1000", "3000", "10000"], "updates at which to read them")
 _BUDGET_SEEDS = flags.DEFINE_list("budget_seeds", None, "seeds of the budget runs (default: --seeds)")
@@ -49,7 +50,7 @@ def main(argv):
     meter = cost.Meter()
     dataset = datasets.require_eval_split(datasets.dataset_path(_DATASET.value, _COLLECT.value), "the ladder")
     large = methods.lam_config("laom", _VARIANT.value, overrides=_SET.value).model.latent_dim
-    all_rungs = ladder.rungs(large)
+    all_rungs = ladder_report.rungs(large)
     chosen = [r for r in all_rungs if not _RUNGS.value or r.name in _RUNGS.value]
     if _RUNGS.value and len(chosen) != len(_RUNGS.value):
         raise app.UsageError(f"unknown rung in {_RUNGS.value}; rungs: {[r.name for r in all_rungs]}")
@@ -68,9 +69,9 @@ def main(argv):
     if _BUDGET_RUNGS.value:
         conditions.append(("budget", dataset, os.path.join(_OUT.value, "budget"),
                            [r for r in all_rungs if r.name in _BUDGET_RUNGS.value],
-                           [*_SET.value, *ladder.budget_overrides(steps)], budget_seeds))
+                           [*_SET.value, *ladder_report.budget_overrides(steps)], budget_seeds))
     commands = [c for _, data, out, rungs, extra, runs_seeds in conditions for r in rungs for s in runs_seeds
-                if (c := ladder.rung_command(r, s, data, _VARIANT.value, out, extra))]  # the runs not finished
+                if (c := ladder_report.rung_command(r, s, data, _VARIANT.value, out, extra))]  # the runs not finished
     if _WORKERS.value > 1:
         parallel.run_commands(commands, _WORKERS.value, os.path.join(_OUT.value, "logs"))
     total = sum(len(c[3]) * len(c[5]) for c in conditions)
@@ -82,9 +83,9 @@ def main(argv):
             for seed in runs_seeds:
                 done += 1
                 print(f"[{done}/{total}] {rung.label}, seed {seed}, {condition}", flush=True)
-                r = ladder.run_rung(rung, seed, data, _VARIANT.value, out, extra)
+                r = ladder_report.run_rung(rung, seed, data, _VARIANT.value, out, extra)
                 if condition == "budget":
-                    r = {str(s): ladder.budget_point(r["workdir"], s) for s in steps}
+                    r = {str(s): ladder_report.budget_point(r["workdir"], s) for s in steps}
                 results[condition][rung.name][str(seed)] = r
     command = "python -m experiments.ladder " + " ".join(sys.argv[1:])
     os.makedirs(_OUT.value, exist_ok=True)
@@ -97,8 +98,8 @@ def main(argv):
                    "budget_results": results.get("budget", {})}, f, indent=1)
     notes = ["How the `small` regime was chosen, and what else was tried: `reports/ladder/regime_search.md`.",
              cost.line(meter.add(_OUT.value, len(commands)))]
-    path = ladder.write_report(_OUT.value, results["with"], chosen, dataset, command, notes, results.get("without"),
-                               clean_dataset, results.get("budget"), steps)
+    path = ladder_report.write_report(_OUT.value, results["with"], chosen, dataset, command, notes,
+                                      results.get("without"), clean_dataset, results.get("budget"), steps)
     print(f"report: {path}")
 
 

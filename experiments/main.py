@@ -22,8 +22,10 @@ from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from configs import collect as collect_configs  # noqa: E402
-from lam_jax import data as data_lib  # noqa: E402
-from lam_jax import ladder, main_report, methods, parallel, run_dir  # noqa: E402
+from lam_jax.data.episodes import DatasetEpisodes  # noqa: E402
+from lam_jax import methods  # noqa: E402
+from experiments import ladder_report, main_report, parallel  # noqa: E402
+from lam_jax.training import run_dir  # noqa: E402
 from lam_jax.stages import baselines, datasets, downstream, pipeline  # noqa: E402
 
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
@@ -56,14 +58,14 @@ def main(argv):
     lam_set = methods.budget(_LAM_SET.value, _VARIANT.value, MAIN_LAM_BUDGET)
     down_set = methods.budget(_DOWN_SET.value, _VARIANT.value, MAIN_DOWNSTREAM_BUDGET)
     large = methods.lam_config("laom", _VARIANT.value).model.latent_dim
-    ends = {r.name: r for r in ladder.rungs(large)}
+    ends = {r.name: r for r in ladder_report.rungs(large)}
     lineup = [("lapo", ends["lapo"]), ("laom", ends["augment"]), ("laom_labels", ends["supervision"])]
     specs = [pipeline.PipelineSpec(method, dataset, _LABELED.value, seed, _VARIANT.value, _OUT.value,
                                    (*rung.overrides, *lam_set), down_set)
              for method, rung in lineup for seed in (int(s) for s in _SEEDS.value)]
     dcfg = pipeline.downstream_config(pipeline.PipelineSpec("laom", dataset, _LABELED.value, 0, _VARIANT.value,
                                                             downstream_overrides=down_set))
-    train = data_lib.DatasetEpisodes(dataset, "train")
+    train = DatasetEpisodes(dataset, "train")
     env_cfg = downstream.eval_env(train.dataset.metadata, dcfg)
     random_path = os.path.join(_OUT.value, "random_policy.json")
     # The random policy's episodes run beside the pipelines rather than alone after them.

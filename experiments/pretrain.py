@@ -16,7 +16,7 @@ from experiments import runtime  # noqa: F401  (before the libraries it configur
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from lam_jax import sharding  # noqa: E402
+from lam_jax.devices import sharding  # noqa: E402
 from lam_jax.stages import pretrain  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "LAM config, e.g. configs/laom.py:smoke")

@@ -7,7 +7,7 @@ import os
 from absl import flags
 from ml_collections import config_flags
 
-from lam_jax import data as data_lib
+from lam_jax.data.episodes import DatasetEpisodes
 
 CONFIG = config_flags.DEFINE_config_file("config", "configs/downstream.py:small", "downstream config")
 DATASET = flags.DEFINE_string("dataset", "", "dataset dir (default: the one the LAM or actor's LAM was trained on)")
@@ -37,4 +37,4 @@ def require(value: str, flag: str) -> str:
 
 
 def train_split(dataset: str):
-    return data_lib.DatasetEpisodes(require(dataset, "dataset"), "train")
+    return DatasetEpisodes(require(dataset, "dataset"), "train")

@@ -15,7 +15,8 @@ from experiments import runtime  # noqa: F401
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from lam_jax import methods, pipeline_report  # noqa: E402
+from lam_jax import methods  # noqa: E402
+from experiments import sweep_report  # noqa: E402
 from lam_jax.stages import datasets, pipeline  # noqa: E402
 
 _METHODS = flags.DEFINE_list("methods", "lapo,laom,laom_labels,idm,bc", "methods")
@@ -44,7 +45,7 @@ def main(argv):
     os.makedirs(_OUT.value, exist_ok=True)
     with open(os.path.join(_OUT.value, "summaries.json"), "w") as f:
         json.dump(summaries, f, indent=1)
-    path = pipeline_report.write_pipeline_report(_OUT.value, summaries, "python -m experiments.sweep " +
+    path = sweep_report.write_pipeline_report(_OUT.value, summaries, "python -m experiments.sweep " +
                                                  " ".join(sys.argv[1:]))
     print(f"report: {path}")
 

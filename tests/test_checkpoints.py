@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from configs import lapo
-from lam_jax.checkpoint import DamagedCheckpointError
-from lam_jax.loop import TIMING_KEYS
-from lam_jax.data import synthetic_episodes
-from lam_jax.train_lam import Trainer
+from lam_jax.training.checkpoint import DamagedCheckpointError
+from lam_jax.training.loop import TIMING_KEYS
+from lam_jax.data.episodes import synthetic_episodes
+from lam_jax.training.train_lam import Trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -74,8 +74,8 @@ FULL_DISK = """
 from experiments import runtime  # as every entry point does
 import resource, signal
 from configs import lapo
-from lam_jax.data import synthetic_episodes
-from lam_jax.train_lam import Trainer
+from lam_jax.data.episodes import synthetic_episodes
+from lam_jax.training.train_lam import Trainer
 cfg = lapo.get_config("smoke,num_steps=12,log_every=4,save_every=4,image_size=32,synthetic_length=24")
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes beyond the limit fail (EFBIG) as on a full disk
 resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
@@ -106,7 +106,7 @@ def test_a_failed_save_is_reported_at_its_step_in_one_line(tmp_path):
 def test_keep_every_keeps_those_checkpoints_beyond_the_newest(tmp_path):
     import jax.numpy as jnp
 
-    from lam_jax.checkpoint import Checkpointer
+    from lam_jax.training.checkpoint import Checkpointer
     ckpt = Checkpointer(str(tmp_path / "checkpoints"), max_to_keep=1, keep_every=4)
     for step in (2, 4, 6, 8, 10):
         ckpt.save(step, {"x": jnp.full((3,), step, jnp.float32)})

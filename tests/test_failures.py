@@ -11,7 +11,7 @@ from configs import downstream as downstream_configs
 from configs import lapo
 from data_pipeline import collect, make_dataset
 from data_pipeline import synthetic_released as synth
-from lam_jax import data as data_lib
+from lam_jax.data.episodes import DatasetEpisodes, synthetic_episodes
 from lam_jax.stages import downstream, pretrain, probe
 
 
@@ -33,7 +33,7 @@ def test_frames_of_another_size_are_named_before_anything_is_written(lam_32px, d
     out = tmp_path / "actor"
     with pytest.raises(ValueError, match=r"was trained on 32 px frames but .*-16px-5k.hdf5 holds 16 px frames"):
         downstream.train_bc(downstream_configs.get_config("smoke"), lam_32px,
-                            data_lib.DatasetEpisodes(dataset_16px, "train"), str(out))
+                            DatasetEpisodes(dataset_16px, "train"), str(out))
     assert not out.exists()
     with pytest.raises(ValueError, match=r"was trained on 32 px frames but .* holds 16 px frames"):
         probe.run(lam_32px, dataset=dataset_16px, progress=False)
@@ -44,7 +44,7 @@ def test_bad_stage_settings_write_nothing(lam_32px, tmp_path):
     dcfg.bc.batch_size = 0
     out = tmp_path / "actor"
     with pytest.raises(ValueError, match=r"bc: batch_size must be >= 1"):
-        downstream.train_bc(dcfg, lam_32px, data_lib.synthetic_episodes(2, 24, image_size=32), str(out))
+        downstream.train_bc(dcfg, lam_32px, synthetic_episodes(2, 24, image_size=32), str(out))
     assert not out.exists()
 
 

@@ -1,9 +1,9 @@
-"""lam_jax.fatal_filter: ordinary output passes unchanged, a fatal jaxlib report becomes one line."""
+"""lam_jax.devices.fatal_filter: ordinary output passes unchanged, a fatal jaxlib report becomes one line."""
 import os
 import threading
 import time
 
-from lam_jax import fatal_filter
+from lam_jax.devices import fatal_filter
 
 GLOG_ERROR = b"E1130 05:06:43.904384   22215 coordination_service.cc:1549] Use error polling: UNAVAILABLE\n1\n"
 GLOG_FATAL = (b"F1130 05:06:43.904954   22226 client.h:80] Terminating process because the JAX distributed service "

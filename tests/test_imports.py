@@ -21,8 +21,9 @@ print(json.dumps({{"env": {{k: os.environ.get(k) for k in {ours!r}}},
                   "thread_hook": threading.excepthook is threading.__excepthook__,
                   "absl_filters": len(logging.getLogger("absl").filters)}}))
 """
-LIBRARY = ("lam_jax.stages.pipeline, lam_jax.stages.downstream, lam_jax.stages.probe, lam_jax.ladder, lam_jax.fig9a, "
-           "lam_jax.metrics, data_pipeline.collect, data_pipeline.vec_env, data_pipeline.import_hdf5")
+LIBRARY = ("lam_jax.stages.pipeline, lam_jax.stages.downstream, lam_jax.stages.probe, "
+           "lam_jax.evaluation.held_out, lam_jax.training.train_lam, lam_jax.training.metrics, "
+           "data_pipeline.collect, data_pipeline.vec_env, data_pipeline.import_hdf5")
 
 
 def _probe(modules: str) -> dict:

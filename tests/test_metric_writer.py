@@ -8,9 +8,9 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from configs import laom, lapo
-from lam_jax.data import synthetic_episodes
-from lam_jax.metrics import MetricWriter, log_result, read_jsonl
-from lam_jax.train_lam import Trainer
+from lam_jax.data.episodes import synthetic_episodes
+from lam_jax.training.metrics import MetricWriter, log_result, read_jsonl
+from lam_jax.training.train_lam import Trainer
 
 LAM_TAGS = {"loss", "fdm_loss", "grad_norm", "learning_rate", "samples_per_s", "tflops", "mfu",
             "probe/latent_action_mse", "probe/embedding_action_mse", "probe/embedding_state_mse",

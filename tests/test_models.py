@@ -5,8 +5,8 @@ import pytest
 from flax import nnx
 
 from configs import downstream, idm, laom, laom_labels, lapo
-from lam_jax import augment, describe, heads, models, nets
-from lam_jax.fsq import fsq
+from lam_jax.models import augment, describe, heads, lams, nets
+from lam_jax.models.fsq import fsq
 
 CONFIGS = {"lapo": lapo, "laom": laom, "laom_labels": laom_labels, "idm": idm}
 # sum(p.numel() for p in model.parameters()) of the reference's torch models (dunnolab/laom src/nn.py)
@@ -29,7 +29,7 @@ def _batch(b=4, size=32, s=3, action_dim=2, state_dim=3, labeled=True):
 @pytest.mark.parametrize("method", sorted(CONFIGS))
 def test_paper_parameter_counts_match_the_reference(method):
     model = describe.abstract_lam(CONFIGS[method].get_config("paper"), image_size=64, action_dim=6)
-    assert models.counted_params(model) == REFERENCE_PARAMS[method]
+    assert lams.counted_params(model) == REFERENCE_PARAMS[method]
     leaves = jax.tree.leaves(nnx.state(model, nnx.Param))
     assert all(isinstance(x, jax.ShapeDtypeStruct) for x in leaves)  # nothing was allocated
 
@@ -42,14 +42,14 @@ def test_paper_actor_parameter_count_matches_the_reference():
 @pytest.mark.parametrize("method", sorted(CONFIGS))
 def test_models_give_finite_losses_and_latents(method):
     cfg = CONFIGS[method].get_config("smoke")
-    model = models.make_model(cfg.model, image_size=32, frame_stack=3, action_dim=2, state_dim=3)
+    model = lams.make_model(cfg.model, image_size=32, frame_stack=3, action_dim=2, state_dim=3)
     batch = _batch()
     loss, metrics = model.loss(batch, jax.random.PRNGKey(0))
     assert np.isfinite(float(loss)) and all(np.isfinite(float(v)) for v in metrics.values())
     z = model.latent_action(batch["obs"], batch["future"])
     assert z.shape == (4, 2 if method == "idm" else cfg.model.latent_dim)
     assert model.embed(batch["obs"]).ndim == 2
-    if models.predicts_actions(cfg.model):
+    if lams.predicts_actions(cfg.model):
         assert model.predict_action(batch["obs"], batch["next"]).shape == (4, 2)
 
 
@@ -69,7 +69,7 @@ def test_head_and_decoder_shapes():
     dec = nets.Decoder(32, (8, 16, 16), 9, 2, rngs=rngs)
     img = dec(jnp.concatenate([feat, feat], -1))
     assert img.shape == (2, 64, 64, 9) and float(jnp.abs(img).max()) < 1
-    lapo_model = models.make_model(lapo.get_config("smoke").model, image_size=32, frame_stack=3, action_dim=2,
+    lapo_model = lams.make_model(lapo.get_config("smoke").model, image_size=32, frame_stack=3, action_dim=2,
                                    state_dim=3)
     assert lapo_model.decoder.out.out_features == 9  # predicts the whole next frame stack
 
@@ -166,7 +166,7 @@ def test_fsq_yields_exactly_levels_codes(levels):
 
 def test_lapo_with_fsq_quantises_latents():
     cfg = lapo.get_config("smoke,fsq_levels=4")
-    model = models.make_model(cfg.model, image_size=32, frame_stack=3, action_dim=2, state_dim=3)
+    model = lams.make_model(cfg.model, image_size=32, frame_stack=3, action_dim=2, state_dim=3)
     batch = _batch(labeled=False)
     z = np.asarray(model.latent_action(batch["obs"], batch["future"]))
     assert set(np.unique(z).tolist()) <= {-1.0, -0.5, 0.0, 0.5}
@@ -174,7 +174,7 @@ def test_lapo_with_fsq_quantises_latents():
 
 def test_laom_augments_each_view_independently_and_the_target_too():
     cfg = laom.get_config("smoke")
-    model = models.make_model(cfg.model, image_size=32, frame_stack=3, action_dim=2, state_dim=3)
+    model = lams.make_model(cfg.model, image_size=32, frame_stack=3, action_dim=2, state_dim=3)
     batch = _batch(labeled=False)
     seen = []
     original = model._embed
@@ -188,7 +188,7 @@ def test_laom_augments_each_view_independently_and_the_target_too():
     clean_next = nets.to_unit_range(batch["next"])
     assert len(seen) == 2 and not np.allclose(seen[1], clean_next)  # the EMA target sees an augmented o_{t+1}
     cfg = laom.get_config("smoke,augment=false")
-    plain = models.make_model(cfg.model, image_size=32, frame_stack=3, action_dim=2, state_dim=3)
+    plain = lams.make_model(cfg.model, image_size=32, frame_stack=3, action_dim=2, state_dim=3)
     plain._embed = spy
     seen.clear()
     plain.loss(batch, jax.random.PRNGKey(0))
@@ -199,7 +199,7 @@ def test_unknown_model_and_config_keys_are_rejected():
     cfg = lapo.get_config("smoke")
     cfg.model.name = "vqvae"
     with pytest.raises(ValueError, match="unknown model"):
-        models.make_model(cfg.model, image_size=32, frame_stack=3, action_dim=2, state_dim=3)
+        lams.make_model(cfg.model, image_size=32, frame_stack=3, action_dim=2, state_dim=3)
     with pytest.raises(KeyError, match="unknown config key"):
         laom.get_config("smoke,learning_rat=3")
     with pytest.raises(ValueError, match="unknown variant"):

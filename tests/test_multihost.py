@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from lam_jax.restore import load_lam
+from lam_jax.training.restore import load_lam
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = ["--config=configs/laom_labels.py:smoke", "--config.save_every=5", "--config.log_every=5",
@@ -127,7 +127,7 @@ def test_a_dead_peer_stops_the_other_process_with_one_line(tmp_path, victim):
     assert survivor.returncode != 0
     assert time.time() - killed < 10 + 60  # the heartbeat timeout, and the coordinator's loss is seen at once
     # one line: ours when the step's collective fails (Gloo, at once), or jaxlib's abort condensed by
-    # lam_jax.fatal_filter (a collective that hangs, as NCCL's, until the heartbeat timeout)
+    # lam_jax.devices.fatal_filter (a collective that hangs, as NCCL's, until the heartbeat timeout)
     last = stderr.strip().splitlines()[-1]
     assert "another process of this multi-host run died" in last, stderr[-3000:]
     for noise in ("Traceback", "Check failure stack trace", "coordination_service"):

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from lam_jax import parallel
+from experiments import parallel
 
 
 def test_jobs_run_side_by_side_single_threaded_and_failures_are_reported(tmp_path):

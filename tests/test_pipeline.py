@@ -60,7 +60,7 @@ def test_policy_is_evaluated_in_float32_whatever_it_trained_in(tmp_path, monkeyp
     import jax.numpy as jnp
     from flax import nnx
 
-    from lam_jax.policy_nets import ActionDecoder, Actor
+    from lam_jax.models.policy_nets import ActionDecoder, Actor
 
     spec = {"frame_stack": 1, "out_dim": 8, "encoder_scale": 0.5, "num_res_blocks": 1, "dtype": "bfloat16", "seed": 3}
     for name, content in (("actor", spec), ("decoder", {"latent_dim": 8, "action_dim": 2, "hidden_dim": 16,

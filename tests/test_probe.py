@@ -4,9 +4,10 @@ import pytest
 
 from configs import laom_labels, lapo
 from data_pipeline.make_dataset import build_dataset
-from lam_jax import evaluation, ridge
-from lam_jax.data import DatasetEpisodes
-from lam_jax.restore import load_lam
+from lam_jax.evaluation import ridge
+from lam_jax.evaluation.held_out import transition_sums
+from lam_jax.data.episodes import DatasetEpisodes
+from lam_jax.training.restore import load_lam
 from lam_jax.stages import pretrain
 from lam_jax.stages import probe as probe_stage
 
@@ -52,8 +53,8 @@ def test_probe_stage_on_a_trained_lam(collect_config, tmp_path):
     # Sums over many small sharded batches (padded) equal those over one large batch.
     _, model, spec = load_lam(cfg.workdir)
     src = DatasetEpisodes(dataset, "eval")
-    small = evaluation.transition_sums(model, src, 3, True, batch_size=12, progress=False)
-    large = evaluation.transition_sums(model, src, 3, True, batch_size=4096, progress=False)
+    small = transition_sums(model, src, 3, True, batch_size=12, progress=False)
+    large = transition_sums(model, src, 3, True, batch_size=4096, progress=False)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-3, atol=1e-3), small, large)
     # The targets are the dataset's raw PPO outputs ('reference' actions), not the clipped ones.
     assert np.abs(src.load([0]).actions).max() > 1

@@ -2,7 +2,7 @@
 
 tests/fixtures/reference/ was written by tools/make_reference_fixtures.py with torch (see
 docs/reference_oracle.md); nothing here needs torch. Each test loads the reference's weights into
-our module through ``lam_jax.torch_mapping`` (the one torch -> NNX mapping), runs our forward
+our module through ``lam_jax.models.torch_mapping`` (the one torch -> NNX mapping), runs our forward
 pass, loss, gradient and training update on the same inputs, and compares every quantity.
 
 Tolerances (float32 on both sides, different summation orders):
@@ -41,10 +41,11 @@ from configs import idm as idm_config
 from configs import laom as laom_config
 from configs import laom_labels as laom_labels_config
 from configs import lapo as lapo_config
-from lam_jax import augment, models, nets, optim, train_lam
-from lam_jax.fsq import fsq
-from lam_jax.policy_nets import ActionDecoder, Actor
-from lam_jax.torch_mapping import chw_to_hwc, convert, load, params_of
+from lam_jax.models import augment, lams, nets
+from lam_jax.training import optim, train_lam
+from lam_jax.models.fsq import fsq
+from lam_jax.models.policy_nets import ActionDecoder, Actor
+from lam_jax.models.torch_mapping import chw_to_hwc, convert, load, params_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reference"
 META = json.loads((FIXTURES / "reference.json").read_text())
@@ -224,14 +225,14 @@ def build_lam(name, dtype="float32"):
     fx, meta = load_npz(name), META["fixtures"][name]
     cfg = small_lam_config(module, meta)
     cfg.model.dtype = dtype
-    model = models.make_model(
+    model = lams.make_model(
         cfg.model,
         image_size=SIZES["image_size"],
         frame_stack=SIZES["frame_stack"],
         action_dim=SIZES["action_dim"],
         state_dim=SIZES["state_dim"],
     )
-    shape = nets.feature_shape(SIZES["image_size"], models.channels(cfg.model))
+    shape = nets.feature_shape(SIZES["image_size"], lams.channels(cfg.model))
     assert [shape[2], shape[0], shape[1]] == meta["feature_shape_chw"]
     load(model, kind, group(fx, "weights"), shape)
     return model, cfg, fx, meta, kind, shape
@@ -453,7 +454,7 @@ def build_actor(fx):
 
 
 def regression_steps(module, x_fn, y_fn, batches, lr, warmup, total):
-    """The step of lam_jax.supervised.fit: MSE of module(x) against y, Adam under the schedule."""
+    """The step of lam_jax.training.supervised.fit: MSE of module(x) against y, Adam under the schedule."""
     opt = nnx.Optimizer(module, optim.adam(lr, warmup, total), wrt=nnx.Param)
     results = []
     for b in batches:
@@ -559,7 +560,7 @@ def test_initialisation_as_the_reference(name):
     probes, plain nn.Linear in the reference, at torch's default init."""
     module, _ = LAMS[name]
     cfg = small_lam_config(module, META["fixtures"][name])
-    model = models.make_model(cfg.model, image_size=SIZES["image_size"], frame_stack=SIZES["frame_stack"],
+    model = lams.make_model(cfg.model, image_size=SIZES["image_size"], frame_stack=SIZES["frame_stack"],
                               action_dim=SIZES["action_dim"], state_dim=SIZES["state_dim"])
     params = {"/".join(map(str, path)): v.get_value() for path, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
     probes = sorted({k.rsplit("/", 1)[0] for k in params if k.startswith("probes/")})
@@ -665,7 +666,7 @@ def test_fsq_accepts_per_dimension_levels():
 def test_adamw_decouples_weight_decay_as_torch():
     """torch.optim.AdamW's documented first step: p <- p - lr * wd * p - lr * g / (|g| + eps) for
     weights (>= 2-D under get_optim_groups), without the decay for biases."""
-    from lam_jax import optim
+    from lam_jax.training import optim
 
     lr, wd = 1e-2, 0.1
     params = {"w": jnp.asarray([[1.0, -2.0], [0.5, 3.0]]), "b": jnp.asarray([1.0, -1.0])}

@@ -14,8 +14,8 @@ import pytest
 from configs import laom_labels
 from data_pipeline import import_hdf5, released, rlds_dataset
 from data_pipeline import synthetic_released as synth
-from lam_jax import data as data_lib
-from lam_jax.loop import TIMING_KEYS
+from lam_jax.data.episodes import DatasetEpisodes
+from lam_jax.training.loop import TIMING_KEYS
 from lam_jax.stages import pretrain
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,8 +59,8 @@ def test_import_round_trip_is_bit_exact(release, tmp_path):
         assert ds.labeled_indices(k) == originals
     assert ds.shapes() == {"length": 40, "image_size": 32, "state_dim": 67, "action_dim": 21}
     # The paper configs' action key ('reference') reads the released actions, as does the direct reader.
-    imported = data_lib.DatasetEpisodes(path, "train").load(range(12))
-    direct = data_lib.DatasetEpisodes(release, "train").load(range(12))
+    imported = DatasetEpisodes(path, "train").load(range(12))
+    direct = DatasetEpisodes(release, "train").load(range(12))
     for name in ("frames", "actions", "states"):
         np.testing.assert_array_equal(getattr(imported, name), getattr(direct, name))
     # A second import reuses the dataset.
@@ -73,8 +73,8 @@ def test_name_order_and_numeric_order_give_the_same_trajectories(tmp_path):
     b = synth.write_file(str(tmp_path / "b.hdf5"), 12, track_order=False, **dims)
     with h5py.File(b, "r") as f:
         assert list(f.keys())[:3] == ["0", "1", "10"]  # what the released labeled files list
-    ea = data_lib.DatasetEpisodes(a, "train").load(range(12))
-    eb = data_lib.DatasetEpisodes(b, "train").load(range(12))
+    ea = DatasetEpisodes(a, "train").load(range(12))
+    eb = DatasetEpisodes(b, "train").load(range(12))
     np.testing.assert_array_equal(ea.frames, eb.frames)
     np.testing.assert_array_equal(ea.actions, eb.actions)
 

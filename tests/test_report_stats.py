@@ -3,7 +3,7 @@ values worked out by hand."""
 import numpy as np
 import pytest
 
-from lam_jax import report
+from lam_jax.evaluation import report
 
 
 def test_iqm_is_the_mean_of_the_middle_half():

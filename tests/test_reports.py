@@ -3,7 +3,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from lam_jax import fig9a, ladder, main_report, methods, report, run_dir
+from experiments import fig9a_report, ladder_report, main_report
+from lam_jax import methods
+from lam_jax.evaluation import report
+from lam_jax.training import run_dir
 
 
 def _runs(values, chance=200.0):
@@ -23,7 +26,8 @@ def test_orderings_are_claimed_only_where_three_seed_intervals_separate():
 def test_fig9a_report_has_the_table_chance_and_plot(tmp_path):
     results = {"idm": {"2": _runs([130, 136, 137]), "4": _runs([80, 85, 90])},
                "laom_labels": {"2": _runs([210, 212, 214]), "4": _runs([60, 100, 140])}}
-    path = fig9a.write_report(str(tmp_path), results, [2, 4], "data/x", "python -m experiments.fig9a --seeds=0,1,2")
+    path = fig9a_report.write_report(str(tmp_path), results, [2, 4], "data/x",
+                                     "python -m experiments.fig9a --seeds=0,1,2")
     text = open(path).read()
     assert "Chance (the train split's mean action): 200.00. LAM updates per run: 1000." in text
     assert "| 2 | 134.33 ± " in text and "| 4 | 85.00 ± 12.42 | 100.00 ± " in text
@@ -87,13 +91,13 @@ def _ladder_runs(online, ridge):
 
 
 def test_ladder_report_compares_the_conditions_with_ratio_intervals(tmp_path):
-    rungs = [r for r in ladder.rungs(1024) if r.name in ("lapo", "augment")]
+    rungs = [r for r in ladder_report.rungs(1024) if r.name in ("lapo", "augment")]
     with_ = {"lapo": _ladder_runs([20.0, 22.0, 24.0], [18.0, 19.0, 20.0]),
              "augment": _ladder_runs([30.0, 31.0, 32.0], [28.0, 28.0, 28.0])}
     without = {"lapo": _ladder_runs([4.0, 5.0, 6.0], [2.0, 2.5, 3.0]),
                "augment": _ladder_runs([30.0, 31.0, 32.0], [28.0, 28.0, 28.0])}
-    path = ladder.write_report(str(tmp_path), with_, rungs, "data/x", "python -m experiments.ladder", (), without,
-                               "data/vanilla")
+    path = ladder_report.write_report(str(tmp_path), with_, rungs, "data/x", "python -m experiments.ladder", (),
+                                      without, "data/vanilla")
     text = open(path).read()
     assert "## With and without distractors" in text and "`data/vanilla`" in text
     # LAPO: 22 / 5 = 4.4x; the interval comes from resampling each condition's seeds
@@ -115,12 +119,12 @@ def test_ratio_of_means_and_its_interval():
 
 
 def test_ladder_report_has_the_budget_curve(tmp_path):
-    rungs = [r for r in ladder.rungs(1024) if r.name in ("lapo", "augment")]
+    rungs = [r for r in ladder_report.rungs(1024) if r.name in ("lapo", "augment")]
     results = {r.name: _ladder_runs([20.0, 22.0, 24.0], [18.0, 19.0, 20.0]) for r in rungs}
     point = lambda o, h: {"online_probe_mse": o, "ridge_probe_mse": h}  # noqa: E731
     budget = {"lapo": {str(s): {"1000": point(30.0 + s, 25.0), "3000": point(25.0, 22.0 + s)} for s in range(3)},
               "augment": {str(s): {"1000": point(33.0, 26.0), "3000": point(24.0, 20.0)} for s in range(3)}}
-    text = open(ladder.write_report(str(tmp_path), results, rungs, "data/x", "cmd", (), budget=budget,
+    text = open(ladder_report.write_report(str(tmp_path), results, rungs, "data/x", "cmd", (), budget=budget,
                                     budget_steps=[1000, 3000])).read()
     assert "| rung | 1000 updates | 3000 updates |" in text
     assert "| LAPO (k=1, latent 128) | 31.00 ± 2.48 | 25.00 ± 0.00 |" in text  # online probe
@@ -130,12 +134,12 @@ def test_ladder_report_has_the_budget_curve(tmp_path):
     assert "| + augmentations (LAOM) minus LAPO (k=1, latent 128) (means) | +2.00 | -1.00 |" in text
     assert "| + augmentations (LAOM) minus LAPO (k=1, latent 128) (means) | +1.00 | -3.00 |" in text
     assert (tmp_path / "ladder_budget.png").stat().st_size > 1000
-    assert ladder.budget_overrides([1000, 3000, 10000]) == ("num_steps=10000", "save_every=1000", "keep_every=1000",
-                                                            "log_every=100")
+    assert ladder_report.budget_overrides([1000, 3000, 10000]) == ("num_steps=10000", "save_every=1000",
+                                                                   "keep_every=1000", "log_every=100")
 
 
 def test_an_experiments_cost_counts_only_invocations_that_trained(tmp_path):
-    from lam_jax import cost
+    from experiments import cost
     out = str(tmp_path)
     assert cost.Meter().add(out, 0)["runs_made"] == 0 and cost.read(out) is None  # reuse only: nothing kept
     meter = cost.Meter()

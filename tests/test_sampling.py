@@ -2,8 +2,9 @@ import jax
 import numpy as np
 import pytest
 
-from lam_jax import sampling, sharding, streaming
-from lam_jax.data import Episodes
+from lam_jax.data import sampling, streaming
+from lam_jax.devices import sharding
+from lam_jax.data.episodes import Episodes
 
 
 def _indexed_episodes(num_eps=6, length=7, size=4):

@@ -8,13 +8,14 @@ import pytest
 from flax import nnx
 
 from configs import idm, laom, laom_labels, lapo
-from lam_jax import optim, sharding
-from lam_jax.checkpoint import Checkpointer, NonFiniteError
-from lam_jax.data import synthetic_episodes
-from lam_jax.metrics import read_jsonl
-from lam_jax.run_dir import ConfigMismatchError
+from lam_jax.training import optim
+from lam_jax.devices import sharding
+from lam_jax.training.checkpoint import Checkpointer, NonFiniteError
+from lam_jax.data.episodes import synthetic_episodes
+from lam_jax.training.metrics import read_jsonl
+from lam_jax.training.run_dir import ConfigMismatchError
 from lam_jax.stages import pretrain
-from lam_jax.train_lam import Trainer, resolve_schedule
+from lam_jax.training.train_lam import Trainer, resolve_schedule
 
 CONFIGS = {"lapo": lapo, "laom": laom, "laom_labels": laom_labels, "idm": idm}
 

@@ -12,7 +12,7 @@ def dataset_path(dataset: str, collect_cfg) -> str:
 def require_eval_split(dataset: str, experiment: str) -> str:
     """Experiments that report held-out probes stop early on data without an eval split (the
     released vanilla files have none)."""
-    from lam_jax.data import open_dataset
+    from lam_jax.data.episodes import open_dataset
     splits = open_dataset(dataset).splits
     if "eval" not in splits:
         raise SystemExit(f"{experiment} reports held-out probes on the eval split, which {dataset} lacks "

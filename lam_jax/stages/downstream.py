@@ -20,11 +20,12 @@ from flax import nnx
 
 from data_pipeline import dcs, vec_env
 from data_pipeline.experts import PAPER_BC_RETURNS, REFERENCE_RETURNS
-from lam_jax import metrics, models, optim, run_dir
-from lam_jax.checkpoint import require_checkpoint, restore_state
-from lam_jax.policy_nets import ActionDecoder, Actor
-from lam_jax.restore import check_frames, load_lam
-from lam_jax.supervised import check_settings, fit
+from lam_jax.models import lams
+from lam_jax.models.policy_nets import ActionDecoder, Actor
+from lam_jax.training import metrics, optim, run_dir
+from lam_jax.training.checkpoint import require_checkpoint, restore_state
+from lam_jax.training.restore import check_frames, load_lam
+from lam_jax.training.supervised import check_settings, fit
 
 
 def eval_env(metadata: dict, dcfg) -> dcs.EnvConfig:
@@ -79,7 +80,7 @@ def _fit_kwargs(dcfg, stage_cfg, source, frame_stack, workdir, desc, extra: dict
 
 def _actor(spec: dict) -> Actor:
     return Actor(spec["frame_stack"], spec["out_dim"], spec["encoder_scale"], spec["num_res_blocks"],
-                 dtype=models.DTYPES[spec["dtype"]], rngs=nnx.Rngs(spec.get("seed", 0)))
+                 dtype=lams.DTYPES[spec["dtype"]], rngs=nnx.Rngs(spec.get("seed", 0)))
 
 
 def _check_stage(stage_cfg, source, desc: str) -> None:
@@ -157,7 +158,7 @@ def train_decoder(dcfg, actor_dir: str, labeled, workdir: str) -> ActionDecoder:
 
 def _decoder(spec: dict) -> ActionDecoder:
     return ActionDecoder(spec["latent_dim"], spec["action_dim"], spec["hidden_dim"],
-                         dtype=models.DTYPES[spec["dtype"]], rngs=nnx.Rngs(spec.get("seed", 0) + 1))
+                         dtype=lams.DTYPES[spec["dtype"]], rngs=nnx.Rngs(spec.get("seed", 0) + 1))
 
 
 def train_bc_scratch(dcfg, labeled, workdir: str, frame_stack: int = 3) -> Actor:

@@ -13,9 +13,10 @@ import json
 import os
 
 from configs import downstream as downstream_configs
-from lam_jax import data as data_lib
-from lam_jax import methods, run_dir
+from lam_jax import methods
+from lam_jax.data.episodes import DatasetEpisodes
 from lam_jax.stages import downstream, pretrain
+from lam_jax.training import run_dir
 
 
 @dataclasses.dataclass
@@ -33,7 +34,7 @@ class PipelineSpec:
     @functools.cached_property
     def folder(self) -> str:
         """OUT/task/method/k{labeled}_s{seed}; read once (the task is in the dataset's metadata)."""
-        task = data_lib.DatasetEpisodes(self.dataset, "train").dataset.metadata["settings"]["env"]["task"]
+        task = DatasetEpisodes(self.dataset, "train").dataset.metadata["settings"]["env"]["task"]
         return os.path.join(self.out, task, self.method, f"k{self.labeled}_s{self.seed}")
 
 
@@ -81,7 +82,7 @@ def run(spec: PipelineSpec, progress: bool = True) -> dict:
         with open(summary_path) as f:
             return json.load(f)
     dcfg = downstream_config(spec)
-    train = data_lib.DatasetEpisodes(spec.dataset, "train")
+    train = DatasetEpisodes(spec.dataset, "train")
     labeled = train.subset(train.dataset.labeled_indices(spec.labeled))
     summary = {"method": spec.method, "labeled": spec.labeled, "seed": spec.seed, "variant": spec.variant,
                "dataset": spec.dataset, "task": train.dataset.metadata["settings"]["env"]["task"],

@@ -11,11 +11,14 @@ import os
 
 import numpy as np
 
-from lam_jax import data as data_lib
-from lam_jax import evaluation, models, run_dir, sharding
-from lam_jax.metrics import read_jsonl
+from lam_jax.data.episodes import DatasetEpisodes, is_released_file, open_dataset, synthetic_episodes
+from lam_jax.devices import sharding
+from lam_jax.evaluation.held_out import held_out_report
+from lam_jax.models import lams
 from lam_jax.stages.probe import log_held_out
-from lam_jax.train_lam import Trainer, validate_config
+from lam_jax.training import run_dir
+from lam_jax.training.metrics import read_jsonl
+from lam_jax.training.train_lam import Trainer, validate_config
 
 
 def validate_data_config(d) -> None:
@@ -23,7 +26,7 @@ def validate_data_config(d) -> None:
         for name in ("synthetic_episodes", "synthetic_length", "image_size"):
             if d[name] < 1:
                 raise ValueError(f"config.data.{name} must be >= 1, got {d[name]}")
-    elif os.path.isfile(d.path) and not data_lib.is_released_file(d.path):
+    elif os.path.isfile(d.path) and not is_released_file(d.path):
         raise ValueError(f"config.data.path {d.path!r} is a file but not a released .hdf5/.h5 file; give a "
                          "dataset folder (.../{name}/1.1.0) or a released training file")
     elif not (os.path.isdir(d.path) or os.path.isfile(d.path)):
@@ -51,19 +54,19 @@ def episode_sources(cfg) -> Sources:
     d = cfg.data
     validate_data_config(d)
     if not d.path:
-        full = data_lib.synthetic_episodes(d.synthetic_episodes, d.synthetic_length, d.image_size, seed=0)
-        evals = data_lib.synthetic_episodes(max(2, d.synthetic_episodes // 4), d.synthetic_length, d.image_size,
+        full = synthetic_episodes(d.synthetic_episodes, d.synthetic_length, d.image_size, seed=0)
+        evals = synthetic_episodes(max(2, d.synthetic_episodes // 4), d.synthetic_length, d.image_size,
                                             seed=1)
         labeled_idx = range(min(d.labeled_trajectories, full.num_episodes))
     else:
-        dataset = data_lib.open_dataset(d.path, d.get("eval_path") or None,
+        dataset = open_dataset(d.path, d.get("eval_path") or None,
                                         [p for p in d.get("labeled_paths", "").split(",") if p] or None)
-        full = data_lib.DatasetEpisodes(d.path, "train", action_key=d.action_key, dataset=dataset)
-        evals = (data_lib.DatasetEpisodes(d.path, cfg.eval_split, action_key=d.action_key, dataset=dataset)
+        full = DatasetEpisodes(d.path, "train", action_key=d.action_key, dataset=dataset)
+        evals = (DatasetEpisodes(d.path, cfg.eval_split, action_key=d.action_key, dataset=dataset)
                  if cfg.eval_split in dataset.splits else None)
-        labeled_idx = full.dataset.labeled_indices(d.labeled_trajectories) if models.needs_labels(cfg.model) else []
-    labeled = full.subset(labeled_idx) if models.needs_labels(cfg.model) else None
-    if models.trains_on_labels_only(cfg.model):
+        labeled_idx = full.dataset.labeled_indices(d.labeled_trajectories) if lams.needs_labels(cfg.model) else []
+    labeled = full.subset(labeled_idx) if lams.needs_labels(cfg.model) else None
+    if lams.trains_on_labels_only(cfg.model):
         return Sources(labeled, None, evals, full)
     return Sources(full, labeled, evals, full)
 
@@ -103,11 +106,11 @@ def run(cfg, progress: bool = True) -> dict:
     model = trainer.model
     report = {"method": cfg.model.name, "variant": cfg.get("variant", ""),
               "labeled_loss_coef": cfg.model.labeled_loss_coef, "num_steps": trainer.num_steps,
-              "batch_size": cfg.batch_size, "params": models.counted_params(model), "final_metrics": final,
+              "batch_size": cfg.batch_size, "params": lams.counted_params(model), "final_metrics": final,
               "paper_metric": paper_metric(cfg.workdir) if sharding.is_main_process() else {}}
     if src.evals is not None:
-        report["held_out"] = evaluation.held_out_report(model, src.probe_fit, src.evals, cfg.frame_stack,
-                                                        models.predicts_actions(cfg.model), progress=progress)
+        report["held_out"] = held_out_report(model, src.probe_fit, src.evals, cfg.frame_stack,
+                                                        lams.predicts_actions(cfg.model), progress=progress)
     if sharding.is_main_process():
         run_dir.write_json(os.path.join(cfg.workdir, "report.json"), report)
         if "held_out" in report:

@@ -1,13 +1,16 @@
 """Offline linear probes of a frozen LAM: ridge latent -> action and embedding -> state, fit on
 one split and scored per dimension on another (and the eval action MSE for models with an
-action head). See ``lam_jax.evaluation``."""
+action head). See ``lam_jax.evaluation.held_out``."""
 from __future__ import annotations
 
 import os
 
-from lam_jax import data as data_lib
-from lam_jax import evaluation, metrics, models, run_dir, sharding
-from lam_jax.restore import check_frames, load_lam
+from lam_jax.data.episodes import DatasetEpisodes
+from lam_jax.devices import sharding
+from lam_jax.evaluation.held_out import held_out_report
+from lam_jax.models import lams
+from lam_jax.training import metrics, run_dir
+from lam_jax.training.restore import check_frames, load_lam
 
 
 def run(workdir: str, dataset: str = "", train_split: str = "train", eval_split: str = "eval",
@@ -17,10 +20,10 @@ def run(workdir: str, dataset: str = "", train_split: str = "train", eval_split:
     if not dataset:
         raise ValueError("the run was trained on synthetic data; pass a dataset path to probe on")
     key = cfg.data.get("action_key", "reference")
-    train = data_lib.DatasetEpisodes(dataset, train_split, action_key=key)
-    evals = data_lib.DatasetEpisodes(dataset, eval_split, action_key=key, dataset=train.dataset)
+    train = DatasetEpisodes(dataset, train_split, action_key=key)
+    evals = DatasetEpisodes(dataset, eval_split, action_key=key, dataset=train.dataset)
     check_frames(spec, train, f"the LAM in {workdir}")
-    held_out = evaluation.held_out_report(model, train, evals, spec["frame_stack"], models.predicts_actions(cfg.model),
+    held_out = held_out_report(model, train, evals, spec["frame_stack"], lams.predicts_actions(cfg.model),
                                           l2, progress)
     report = {"workdir": workdir, "dataset": dataset, "train_split": train_split, "eval_split": eval_split, "l2": l2,
               **held_out}

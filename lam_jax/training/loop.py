@@ -20,9 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from lam_jax import checkpoint, hardware, run_dir, sharding
-from lam_jax.checkpoint import Carry, Checkpointer, DamagedCheckpointError, NonFiniteError
-from lam_jax.metrics import MetricWriter, read_jsonl
+from lam_jax.devices import hardware, sharding
+from lam_jax.training import checkpoint, run_dir
+from lam_jax.training.checkpoint import Carry, Checkpointer, DamagedCheckpointError, NonFiniteError
+from lam_jax.training.metrics import MetricWriter, read_jsonl
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -218,7 +219,7 @@ class TrainLoop:
             if jax.process_count() == 1:
                 raise
             # Gloo (CPU) reports a dead peer at once; NCCL hangs until jax's heartbeat check
-            # (lam_jax.fatal_filter turns that abort into one line).
+            # (lam_jax.devices.fatal_filter turns that abort into one line).
             raise PeerLostError(
                 f"{desc}: a step's collective failed after step {done} "
                 f"({str(e).splitlines()[0][:200]}): another process of this multi-host run died or was cut off; "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from lam_jax import nets
+from lam_jax.models import nets
 
 ACTOR_CHANNELS = (16, 32, 32)  # encoder_deep: False
 

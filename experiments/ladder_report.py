@@ -11,10 +11,15 @@ import json
 import math
 import os
 
-from lam_jax import data as data_lib
-from lam_jax import evaluation, methods, models, parallel, report, run_dir
-from lam_jax.metrics import read_jsonl
-from lam_jax.restore import load_lam
+from lam_jax.data.episodes import DatasetEpisodes
+from lam_jax import methods
+from lam_jax.evaluation import report
+from lam_jax.evaluation.held_out import held_out_report
+from lam_jax.models import lams
+from experiments import parallel
+from lam_jax.training import run_dir
+from lam_jax.training.metrics import read_jsonl
+from lam_jax.training.restore import load_lam
 from lam_jax.stages import pretrain
 
 # The paper's Fig. 6 (median over the four tasks, with distractors, and without), for scale.
@@ -132,10 +137,10 @@ def budget_point(workdir: str, step: int) -> dict:
     rows = [r for r in read_jsonl(os.path.join(workdir, "metrics.jsonl"))
             if r["step"] <= step and "probe/latent_action_mse" in r]
     key = cfg.data.get("action_key", "reference")
-    train = data_lib.DatasetEpisodes(cfg.data.path, "train", action_key=key)
-    evals = data_lib.DatasetEpisodes(cfg.data.path, "eval", action_key=key, dataset=train.dataset)
-    held_out = evaluation.held_out_report(model, train, evals, spec["frame_stack"],
-                                          models.predicts_actions(cfg.model), progress=False)
+    train = DatasetEpisodes(cfg.data.path, "train", action_key=key)
+    evals = DatasetEpisodes(cfg.data.path, "eval", action_key=key, dataset=train.dataset)
+    held_out = held_out_report(model, train, evals, spec["frame_stack"],
+                                          lams.predicts_actions(cfg.model), progress=False)
     point = {"step": step, "online_probe_mse": rows[-1]["probe/latent_action_mse"],
              "ridge_probe_mse": held_out["latent_action_probe"]["mse"]}
     run_dir.write_json(path, point)

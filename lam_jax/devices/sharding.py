@@ -11,9 +11,10 @@ import sys
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from lam_jax import fatal_filter
+from lam_jax.devices import fatal_filter
 
 DATA_AXIS = "data"
 

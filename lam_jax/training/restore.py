@@ -7,8 +7,8 @@ import os
 import ml_collections
 from flax import nnx
 
-from lam_jax.checkpoint import require_checkpoint, restore_state
-from lam_jax.train_lam import build_train_state
+from lam_jax.training.checkpoint import require_checkpoint, restore_state
+from lam_jax.training.train_lam import build_train_state
 
 
 def load_lam(workdir: str, step: int | None = None, dtype: str | None = None):

@@ -4,7 +4,7 @@ Episodes live on device (split along the data axis) and transitions (o_t, o_{t+1
 on device, as in pretraining; ``targets(frozen, batch)`` computes the regression targets inside
 the step from a frozen model's state (e.g. the LAM's latent actions), ``inputs(frozen, batch)``
 what the trained module sees. The reference's schedule (Adam, linear decay to zero), resume and
-divergence handling come from ``lam_jax.optim`` and ``lam_jax.loop``.
+divergence handling come from ``lam_jax.training.optim`` and ``lam_jax.training.loop``.
 """
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lam_jax import hardware, loop, optim, sampling, sharding
-from lam_jax.checkpoint import Carry
+from lam_jax.data import sampling
+from lam_jax.devices import hardware, sharding
+from lam_jax.training import loop, optim
+from lam_jax.training.checkpoint import Carry
 
 
 def check_settings(desc: str, num_steps: int, batch_size: int, learning_rate: float, weight_decay: float = 0.0):

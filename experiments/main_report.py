@@ -6,7 +6,8 @@ import os
 
 import numpy as np
 
-from lam_jax import report, run_dir
+from lam_jax.evaluation import report
+from lam_jax.training import run_dir
 from lam_jax.stages import downstream
 
 LABELS = {"lapo": "LAPO", "laom": "LAOM", "laom_labels": "LAOM+sup", "idm": "IDM", "bc": "BC"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from lam_jax import models
+from lam_jax.models import lams
 
 
 def _count(module) -> int:
@@ -16,17 +16,17 @@ def module_rows(model) -> list[tuple[str, str, int, bool]]:
     rows = []
     for name, value in vars(model).items():
         if isinstance(value, nnx.Module):
-            rows.append((name, type(value).__name__, _count(value), name not in models.NOT_COUNTED))
+            rows.append((name, type(value).__name__, _count(value), name not in lams.NOT_COUNTED))
     return rows
 
 
 def abstract_lam(cfg, image_size: int = 64, frame_stack: int | None = None, action_dim: int = 6, state_dim: int = 17):
-    return nnx.eval_shape(lambda: models.make_model(cfg.model, image_size=image_size,
+    return nnx.eval_shape(lambda: lams.make_model(cfg.model, image_size=image_size,
                                                     frame_stack=frame_stack or cfg.frame_stack,
                                                     action_dim=action_dim, state_dim=state_dim))
 
 
 def abstract_actor(dcfg, latent_dim: int, frame_stack: int = 3):
-    from lam_jax.policy_nets import Actor
+    from lam_jax.models.policy_nets import Actor
     return nnx.eval_shape(lambda: Actor(frame_stack, latent_dim, dcfg.bc.encoder_scale, dcfg.bc.encoder_num_res_blocks,
-                                        dtype=models.DTYPES[dcfg.dtype], rngs=nnx.Rngs(0)))
+                                        dtype=lams.DTYPES[dcfg.dtype], rngs=nnx.Rngs(0)))

@@ -8,7 +8,7 @@ import os
 import resource
 import time
 
-from lam_jax import run_dir
+from lam_jax.training import run_dir
 
 FILE = "cost.json"
 

@@ -15,10 +15,11 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import PartitionSpec as P, SingleDeviceSharding
+from jax.sharding import PartitionSpec as P
+from jax.sharding import SingleDeviceSharding
 
-from lam_jax import sharding
-from lam_jax.sharding import DATA_AXIS
+from lam_jax.devices import sharding
+from lam_jax.devices.sharding import DATA_AXIS
 
 
 def stack_indices(t_end, frame_stack: int):

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
-from lam_jax import run_dir
+from lam_jax.training import run_dir
 
 
 class Carry(TypedDict):

@@ -30,7 +30,7 @@ _children: list = []  # the filter of this process (kept so that it is not reape
 def start(process_index: int) -> None:
     """Routes fd 2 through the filter; call once, before jax.distributed starts its threads."""
     report = os.path.join(tempfile.gettempdir(), f"lam_jax_fatal_p{process_index}_{os.getpid()}.log")
-    child = subprocess.Popen([sys.executable, "-m", "lam_jax.fatal_filter", report], stdin=subprocess.PIPE,
+    child = subprocess.Popen([sys.executable, "-m", "lam_jax.devices.fatal_filter", report], stdin=subprocess.PIPE,
                              stdout=subprocess.DEVNULL, start_new_session=True)  # Ctrl-C reaches only us
     sys.stderr.flush()
     os.dup2(child.stdin.fileno(), 2)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 
-from lam_jax import methods, parallel, report
+from lam_jax import methods
+from experiments import parallel
+from lam_jax.evaluation import report
 from lam_jax.stages import pretrain
 
 LABELS = {"idm": "IDM (labeled data only)", "laom_labels": "LAOM+supervision"}

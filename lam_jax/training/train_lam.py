@@ -22,9 +22,12 @@ import numpy as np
 import optax
 from flax import nnx
 
-from lam_jax import hardware, loop, metrics, models, optim, run_dir, sampling, sharding, streaming
-from lam_jax.checkpoint import Carry
-from lam_jax.fsq import num_levels
+from lam_jax.data import sampling, streaming
+from lam_jax.devices import hardware, sharding
+from lam_jax.models import lams
+from lam_jax.models.fsq import num_levels
+from lam_jax.training import loop, metrics, optim, run_dir
+from lam_jax.training.checkpoint import Carry
 
 
 def trainable(model=None) -> nnx.filterlib.Filter:
@@ -62,16 +65,16 @@ def make_optimizer(cfg, num_steps: int, warmup_steps: int) -> optax.GradientTran
 
 def validate_config(cfg) -> None:
     """Clear errors for bad values, before anything is loaded or compiled."""
-    if cfg.model.name not in models.MODELS:
-        raise ValueError(f"unknown model {cfg.model.name!r}; expected one of {sorted(models.MODELS)}")
-    models.compute_dtype(cfg.model)
+    if cfg.model.name not in lams.MODELS:
+        raise ValueError(f"unknown model {cfg.model.name!r}; expected one of {sorted(lams.MODELS)}")
+    lams.compute_dtype(cfg.model)
     positive = {"batch_size": cfg.batch_size, "frame_stack": cfg.frame_stack, "max_offset": cfg.max_offset,
                 "log_every": cfg.log_every, "save_every": cfg.save_every, "keep_checkpoints": cfg.keep_checkpoints,
                 "model.latent_dim": cfg.model.latent_dim, "model.encoder_scale": cfg.model.encoder_scale,
                 "learning_rate": cfg.learning_rate}
-    if models.needs_labels(cfg.model):
+    if lams.needs_labels(cfg.model):
         positive["data.labeled_trajectories"] = cfg.data.labeled_trajectories
-    if models.uses_labeled_batch(cfg.model):
+    if lams.uses_labeled_batch(cfg.model):
         positive["labeled_batch_size"] = cfg.labeled_batch_size
     for name, value in positive.items():
         if not value > 0:
@@ -113,7 +116,7 @@ def model_spec(cfg, source) -> dict:
 
 def build_train_state(cfg, spec: dict):
     """(graphdef, state) of the (model, optimiser) pair; the layout every checkpoint uses."""
-    model = models.make_model(cfg.model, image_size=spec["image_size"], frame_stack=spec["frame_stack"],
+    model = lams.make_model(cfg.model, image_size=spec["image_size"], frame_stack=spec["frame_stack"],
                               action_dim=spec["action_dim"], state_dim=spec["state_dim"], seed=cfg.seed)
     tx = make_optimizer(cfg, spec["num_steps"], spec["warmup_steps"])
     return nnx.split((model, nnx.Optimizer(model, tx, wrt=trainable(model))))
@@ -202,7 +205,7 @@ def grid(views) -> np.ndarray:
 class Trainer:
     """Holds the mesh, data and state; ``run`` trains to the configured step with resume.
 
-    ``train`` and ``labeled`` are episode sources (``lam_jax.data``); LAOM+supervision draws a batch
+    ``train`` and ``labeled`` are episode sources (``lam_jax.data.episodes``); LAOM+supervision draws a batch
     of ``labeled`` windows every step beside the ``train`` batch.
     """
 
@@ -210,7 +213,7 @@ class Trainer:
                  mesh=None):
         validate_config(cfg)
         self.cfg, self.workdir = cfg, workdir
-        self.use_labels = models.uses_labeled_batch(cfg.model)
+        self.use_labels = lams.uses_labeled_batch(cfg.model)
         if self.use_labels and labeled is None:
             raise ValueError(f"model {cfg.model.name} with labeled_loss_coef > 0 trains on labeled data "
                              "but no labeled episodes were given")

@@ -1,7 +1,7 @@
 """Held-out measures of a frozen LAM over every transition (o_t, o_{t+1}) of a split.
 
 - Ridge probes: latent z(o_t, o_{t+1}) -> a_t and embedding e(o_t) -> s_t, fit on one split and
-  scored on another (``lam_jax.ridge``); their normal equations are accumulated on device.
+  scored on another (``lam_jax.evaluation.ridge``); their normal equations are accumulated on device.
 - Eval action MSE (the paper's Fig. 9a, ``eval_true_action_mse_loss`` / ``idm/eval_mse_loss``):
   for models with a true-action head, squared error summed over action dimensions and averaged
   over transitions, as the reference computes it (``reduction="sum"`` / number of samples).
@@ -19,8 +19,9 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
-from lam_jax import ridge
-from lam_jax import sampling, sharding
+from lam_jax.data import sampling
+from lam_jax.devices import sharding
+from lam_jax.evaluation import ridge
 
 
 def _local_mesh() -> Mesh:

@@ -13,7 +13,8 @@ import concurrent.futures
 import jax
 import numpy as np
 
-from lam_jax import sampling, sharding
+from lam_jax.data import sampling
+from lam_jax.devices import sharding
 
 
 class BufferedSampler:

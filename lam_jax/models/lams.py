@@ -14,9 +14,9 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from lam_jax import augment as aug_lib
-from lam_jax import heads, nets
-from lam_jax.fsq import fsq, num_levels
+from lam_jax.models import augment as aug_lib
+from lam_jax.models import heads, nets
+from lam_jax.models.fsq import fsq, num_levels
 
 sg = jax.lax.stop_gradient
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}

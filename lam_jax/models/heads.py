@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from lam_jax import nets
+from lam_jax.models import nets
 
 LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default
 

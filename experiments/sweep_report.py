@@ -4,7 +4,7 @@ from __future__ import annotations
 import collections
 import os
 
-from lam_jax import report
+from lam_jax.evaluation import report
 
 
 def group(summaries) -> dict:

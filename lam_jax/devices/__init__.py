@@ -1,0 +1,1 @@
+"""Meshes and multi-host start-up, fatal-error filtering, accelerator peak rates."""

@@ -1,0 +1,1 @@
+"""Held-out probes, ridge regression, and statistics over seeds for reports."""

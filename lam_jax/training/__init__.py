@@ -1,0 +1,1 @@
+"""The jitted training loops, optimisers, checkpoints, run folders and metric writers."""
