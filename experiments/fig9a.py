@@ -38,19 +38,12 @@ def main(argv):
     budgets = [int(k) for k in _LABELED.value]
     seeds = [int(s) for s in _SEEDS.value]
     lam_set = methods.budget(_SET.value, _VARIANT.value, FIG9A_LAM_BUDGET)
-    if _WORKERS.value > 1:
-        commands = [c for m in fig9a_report.LABELS for k in budgets for s in seeds
-                    if (c := fig9a_report.command(m, k, s, dataset, _VARIANT.value, _OUT.value, lam_set))]
-        parallel.run_commands(commands, _WORKERS.value, os.path.join(_OUT.value, "logs"))
-    results = {}
-    for method in fig9a_report.LABELS:
-        results[method] = {}
-        for k in budgets:
-            results[method][str(k)] = {}
-            for seed in seeds:
-                print(f"{method} k={k} seed={seed}", flush=True)
-                results[method][str(k)][str(seed)] = fig9a_report.run_one(method, k, seed, dataset, _VARIANT.value,
-                                                                   _OUT.value, lam_set)
+    jobs = {(m, k, s): fig9a_report.job(m, k, s, dataset, _VARIANT.value, _OUT.value, lam_set)
+            for m in fig9a_report.LABELS for k in budgets for s in seeds}
+    results = {m: {str(k): {} for k in budgets} for m in fig9a_report.LABELS}
+    reports = parallel.execute(list(jobs.values()), _WORKERS.value, os.path.join(_OUT.value, "logs"))
+    for ((method, k, seed), job), pretrained in zip(jobs.items(), reports):
+        results[method][str(k)][str(seed)] = fig9a_report.result(pretrained, job.workdir)
     command = "python -m experiments.fig9a " + " ".join(sys.argv[1:])
     os.makedirs(_OUT.value, exist_ok=True)
     with open(os.path.join(_OUT.value, "results.json"), "w") as f:

@@ -9,38 +9,23 @@ from __future__ import annotations
 
 import os
 
-from lam_jax import methods
 from experiments import parallel
 from lam_jax.evaluation import report
-from lam_jax.stages import pretrain
 
 LABELS = {"idm": "IDM (labeled data only)", "laom_labels": "LAOM+supervision"}
 
 
-def _config_arg(k: int, seed: int, variant: str, extra) -> str:
-    return ",".join([variant, f"labeled_trajectories={k}", f"seed={seed}", *extra])
+def job(method: str, k: int, seed: int, dataset: str, variant: str, out: str, extra=()) -> parallel.Job:
+    """The pretraining run of one method, label budget and seed."""
+    arg = ",".join([variant, f"labeled_trajectories={k}", f"seed={seed}", *extra])
+    return parallel.pretrain_job(method, arg, os.path.join(out, method, f"k{k}_s{seed}"), dataset)
 
 
-def _config(method: str, k: int, seed: int, dataset: str, variant: str, out: str, extra):
-    workdir = os.path.join(out, method, f"k{k}_s{seed}")
-    return methods.lam_config(method, _config_arg(k, seed, variant, extra), dataset, workdir)
-
-
-def command(method: str, k: int, seed: int, dataset: str, variant: str, out: str, extra=()) -> list[str] | None:
-    """The pretraining command of one run, or None when it has finished."""
-    cfg = _config(method, k, seed, dataset, variant, out, extra)
-    if pretrain.finished(cfg) is not None:
-        return None
-    module = methods.LAM_CONFIGS[method].replace(".", "/")
-    return parallel.pretrain_command(f"{module}.py:{_config_arg(k, seed, variant, extra)}", cfg.workdir, dataset)
-
-
-def run_one(method: str, k: int, seed: int, dataset: str, variant: str, out: str, extra=(), progress=True) -> dict:
-    cfg = _config(method, k, seed, dataset, variant, out, extra)
-    r = pretrain.reuse_or_run(cfg, progress=progress)
-    chance = r["held_out"]["latent_action_probe"]  # eval-split MSE of the train split's mean action, per dim
-    return {"eval_action_mse": r["held_out"]["eval_action_mse"], "num_steps": r["num_steps"],
-            "workdir": cfg.workdir, "chance_action_mse": chance["chance_mse"] * len(chance["mse_per_dim"])}
+def result(pretrained: dict, workdir: str) -> dict:
+    """What Fig. 9a keeps of a run's report.json."""
+    chance = pretrained["held_out"]["latent_action_probe"]  # eval-split MSE of the train split's mean action, per dim
+    return {"eval_action_mse": pretrained["held_out"]["eval_action_mse"], "num_steps": pretrained["num_steps"],
+            "workdir": workdir, "chance_action_mse": chance["chance_mse"] * len(chance["mse_per_dim"])}
 
 
 def write_report(out: str, results: dict, budgets, dataset: str, command: str) -> str:

@@ -70,23 +70,16 @@ def main(argv):
         conditions.append(("budget", dataset, os.path.join(_OUT.value, "budget"),
                            [r for r in all_rungs if r.name in _BUDGET_RUNGS.value],
                            [*_SET.value, *ladder_report.budget_overrides(steps)], budget_seeds))
-    commands = [c for _, data, out, rungs, extra, runs_seeds in conditions for r in rungs for s in runs_seeds
-                if (c := ladder_report.rung_command(r, s, data, _VARIANT.value, out, extra))]  # the runs not finished
-    if _WORKERS.value > 1:
-        parallel.run_commands(commands, _WORKERS.value, os.path.join(_OUT.value, "logs"))
-    total = sum(len(c[3]) * len(c[5]) for c in conditions)
-    results, done = {}, 0
-    for condition, data, out, rungs, extra, runs_seeds in conditions:
-        results[condition] = {}
-        for rung in rungs:
-            results[condition][rung.name] = {}
-            for seed in runs_seeds:
-                done += 1
-                print(f"[{done}/{total}] {rung.label}, seed {seed}, {condition}", flush=True)
-                r = ladder_report.run_rung(rung, seed, data, _VARIANT.value, out, extra)
-                if condition == "budget":
-                    r = {str(s): ladder_report.budget_point(r["workdir"], s) for s in steps}
-                results[condition][rung.name][str(seed)] = r
+    jobs = {(condition, rung.name, seed): ladder_report.rung_job(rung, seed, data, _VARIANT.value, out, extra)
+            for condition, data, out, rungs, extra, runs_seeds in conditions for rung in rungs for seed in runs_seeds}
+    to_train = sum(job.read() is None for job in jobs.values())
+    reports = parallel.execute(list(jobs.values()), _WORKERS.value, os.path.join(_OUT.value, "logs"))
+    results = {condition: {} for condition, *_ in conditions}
+    for ((condition, rung, seed), job), pretrained in zip(jobs.items(), reports):
+        r = ladder_report.rung_result(pretrained, job.workdir)
+        if condition == "budget":
+            r = {str(s): ladder_report.budget_point(job.workdir, s) for s in steps}
+        results[condition].setdefault(rung, {})[str(seed)] = r
     command = "python -m experiments.ladder " + " ".join(sys.argv[1:])
     os.makedirs(_OUT.value, exist_ok=True)
     with open(os.path.join(_OUT.value, "results.json"), "w") as f:
@@ -97,7 +90,7 @@ def main(argv):
                    "clean_results": results.get("without", {}), "budget_steps": steps,
                    "budget_results": results.get("budget", {})}, f, indent=1)
     notes = ["How the `small` regime was chosen, and what else was tried: `reports/ladder/regime_search.md`.",
-             cost.line(meter.add(_OUT.value, len(commands)))]
+             cost.line(meter.add(_OUT.value, to_train))]
     path = ladder_report.write_report(_OUT.value, results["with"], chosen, dataset, command, notes,
                                       results.get("without"), clean_dataset, results.get("budget"), steps)
     print(f"report: {path}")

@@ -11,16 +11,14 @@ import json
 import math
 import os
 
+from experiments import parallel
 from lam_jax.data.episodes import DatasetEpisodes
-from lam_jax import methods
 from lam_jax.evaluation import report
 from lam_jax.evaluation.held_out import held_out_report
 from lam_jax.models import lams
-from experiments import parallel
 from lam_jax.training import run_dir
 from lam_jax.training.metrics import read_jsonl
 from lam_jax.training.restore import load_lam
-from lam_jax.stages import pretrain
 
 # The paper's Fig. 6 (median over the four tasks, with distractors, and without), for scale.
 PAPER_FIG6 = {"lapo": 22.09, "multistep": 9.54, "latent": 3.89, "latent_fdm": 5.22, "augment": 2.74}
@@ -50,39 +48,20 @@ def rungs(large_latent: int) -> list[Rung]:
     ]
 
 
-def _workdir(rung: Rung, seed: int, out: str) -> str:
-    return os.path.join(out, rung.name, f"seed{seed}")
+def rung_job(rung: Rung, seed: int, dataset: str, variant: str, out: str, extra=()) -> parallel.Job:
+    """The pretraining run of one rung and seed."""
+    arg = ",".join([variant, *rung.overrides, f"seed={seed}", *extra])
+    return parallel.pretrain_job(rung.method, arg, os.path.join(out, rung.name, f"seed{seed}"), dataset)
 
 
-def _config_arg(rung: Rung, seed: int, variant: str, extra) -> list[str]:
-    return [variant, *rung.overrides, f"seed={seed}", *extra]
-
-
-def _config(rung: Rung, seed: int, dataset: str, variant: str, out: str, extra):
-    return methods.lam_config(rung.method, ",".join(_config_arg(rung, seed, variant, extra)), dataset,
-                              _workdir(rung, seed, out))
-
-
-def rung_command(rung: Rung, seed: int, dataset: str, variant: str, out: str, extra=()) -> list[str] | None:
-    """The pretraining command of one rung and seed, or None when it has finished."""
-    cfg = _config(rung, seed, dataset, variant, out, extra)
-    if pretrain.finished(cfg) is not None:
-        return None
-    module = methods.LAM_CONFIGS[rung.method].replace(".", "/")
-    return parallel.pretrain_command(f"{module}.py:{','.join(_config_arg(rung, seed, variant, extra))}", cfg.workdir,
-                                     dataset)
-
-
-def run_rung(rung: Rung, seed: int, dataset: str, variant: str, out: str, extra=(), progress=True) -> dict:
-    """One rung and seed: trained here unless its report exists (an interrupted ladder resumes)."""
-    cfg = _config(rung, seed, dataset, variant, out, extra)
-    r = pretrain.reuse_or_run(cfg, progress=progress)
-    probe = r["held_out"]["latent_action_probe"]
-    return {"online_probe_mse": r["paper_metric"]["online_latent_action_probe_mse"],
-            "online_probe_mse_tail_mean": r["paper_metric"]["online_latent_action_probe_mse_tail_mean"],
+def rung_result(pretrained: dict, workdir: str) -> dict:
+    """What the ladder keeps of a rung's report.json."""
+    probe = pretrained["held_out"]["latent_action_probe"]
+    return {"online_probe_mse": pretrained["paper_metric"]["online_latent_action_probe_mse"],
+            "online_probe_mse_tail_mean": pretrained["paper_metric"]["online_latent_action_probe_mse_tail_mean"],
             "ridge_probe_mse": probe["mse"], "ridge_chance_mse": probe["chance_mse"],
-            "eval_action_mse": r["held_out"].get("eval_action_mse"), "params": r["params"],
-            "num_steps": r["num_steps"], "workdir": cfg.workdir}
+            "eval_action_mse": pretrained["held_out"].get("eval_action_mse"), "params": pretrained["params"],
+            "num_steps": pretrained["num_steps"], "workdir": workdir}
 
 
 def clean_section(out: str, results: dict, clean: dict, ladder: list[Rung], clean_dataset: str) -> list[str]:

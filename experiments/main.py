@@ -71,12 +71,10 @@ def main(argv):
     # The random policy's episodes run beside the pipelines rather than alone after them.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         random_done = pool.submit(_random_policy, random_path, env_cfg, train.action_dim, dcfg)
-        if _WORKERS.value > 1:
-            ordered = sorted(specs, key=lambda spec: _COST_ORDER.index(spec.method))
-            commands = [c for spec in ordered if (c := pipeline.command(spec))]
-            parallel.run_commands(commands, min(_WORKERS.value, len(os.sched_getaffinity(0))),
-                                  os.path.join(_OUT.value, "logs"))
-        summaries = [pipeline.run(spec) for spec in specs]
+        order = sorted(range(len(specs)), key=lambda i: _COST_ORDER.index(specs[i].method))
+        done = parallel.execute([parallel.pipeline_job(specs[i]) for i in order],
+                                min(_WORKERS.value, len(os.sched_getaffinity(0))), os.path.join(_OUT.value, "logs"))
+        summaries = [done[order.index(i)] for i in range(len(specs))]
         random_returns = random_done.result()
     command = " ".join(["python -m experiments.main", *sys.argv[1:]])
     path, table = main_report.write(_OUT.value, summaries, random_returns, env_cfg, dataset, command,

@@ -7,8 +7,8 @@ import os
 import numpy as np
 
 from lam_jax.evaluation import report
-from lam_jax.training import run_dir
 from lam_jax.stages import downstream
+from lam_jax.training import run_dir
 
 LABELS = {"lapo": "LAPO", "laom": "LAOM", "laom_labels": "LAOM+sup", "idm": "IDM", "bc": "BC"}
 # The paper's normalised returns on cheetah-run at k = 4 labeled trajectories (read off its figure).

@@ -1,34 +1,75 @@
-"""Independent runs in parallel on a many-core CPU host: one process per core, single-threaded XLA.
+"""How every experiment of many runs runs them: one process per run, ``workers`` at a time.
 
-Small models use several cores poorly within one step, so ``workers`` single-threaded runs side
-by side finish sooner than the same runs one after another on all cores (measured: 1.1x to 1.2x
-on 2 cores). Each job is a command line; results come back through the files the jobs write.
-Numerics depend on XLA's thread count, so a given ``workers`` setting always reproduces its own
-numbers (the default, 1, runs everything in this process).
+A run is a ``Job``: an entry point's command line and how to read its result (None until it has
+finished). ``execute`` starts the runs not finished yet and returns every run's result, so an
+interrupted experiment resumes and a finished one only reads. With ``workers`` > 1 each process is
+pinned to its own core with single-threaded XLA: small models use several cores poorly within one
+step, so side by side they finish sooner (measured: 1.1x to 1.2x on 2 cores). Numerics depend on
+XLA's thread count, so a given ``workers`` setting always reproduces its own numbers; ``workers`` = 1
+gives each run every core.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 import time
+from typing import Callable
+
+from lam_jax import methods
+from lam_jax.stages import pipeline, pretrain
 
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
-def pretrain_command(method_config: str, workdir: str, dataset: str) -> list[str]:
-    """The pretraining entry point for ``configs/<method>.py:<variant>[,key=value...]``."""
-    return ["-m", "experiments.pretrain", f"--config={method_config}", f"--config.workdir={workdir}",
+@dataclasses.dataclass(frozen=True)
+class Job:
+    args: list[str]  # python ARGS
+    read: Callable[[], dict | None]  # the run's result, None until it has finished
+    workdir: str = ""
+
+
+def pretrain_job(method: str, config_arg: str, workdir: str, dataset: str) -> Job:
+    """Pretraining ``configs/<method>.py:<config_arg>`` into ``workdir``; its result is report.json."""
+    cfg = methods.lam_config(method, config_arg, dataset, workdir)
+    module = methods.LAM_CONFIGS[method].replace(".", "/")
+    args = ["-m", "experiments.pretrain", f"--config={module}.py:{config_arg}", f"--config.workdir={workdir}",
             f"--config.data.path={dataset}"]
+    return Job(args, lambda: pretrain.finished(cfg), workdir)
+
+
+def pipeline_job(spec: pipeline.PipelineSpec) -> Job:
+    """One method's whole pipeline; its result is summary.json."""
+    args = ["-m", "experiments.pipeline", f"--method={spec.method}", f"--dataset={spec.dataset}",
+            f"--labeled={spec.labeled}", f"--seed={spec.seed}", f"--variant={spec.variant}", f"--out={spec.out}"]
+    args += [f"--lam_set={x}" for x in spec.lam_overrides]
+    args += [f"--downstream_set={x}" for x in spec.downstream_overrides]
+    args += [f"--eval_split={spec.eval_split}"] if spec.eval_split else []
+    return Job(args, lambda: pipeline.finished(spec), spec.folder)
+
+
+def execute(jobs: list[Job], workers: int, log_dir: str) -> list[dict]:
+    """Runs the jobs not finished yet, ``workers`` at a time, then returns every job's result."""
+    run_commands([job.args for job in jobs if job.read() is None], workers, log_dir)
+    results = [job.read() for job in jobs]
+    missing = [" ".join(job.args) for job, result in zip(jobs, results) if result is None]
+    if missing:
+        raise RuntimeError("runs ended without a result: " + "; ".join(missing))
+    return results
 
 
 def run_commands(commands: list[list[str]], workers: int, log_dir: str) -> None:
-    """Runs ``python ARGS`` lists, ``workers`` at a time, each pinned to its own core."""
+    """Runs ``python ARGS`` lists, ``workers`` at a time (each pinned to its own core when > 1)."""
+    if not commands:
+        return
     os.makedirs(log_dir, exist_ok=True)
     cores = sorted(os.sched_getaffinity(0))
     if workers > len(cores):
         raise ValueError(f"{workers} workers but only {len(cores)} cores are available")
-    env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip())
+    env = dict(os.environ)
+    if workers > 1:
+        env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
     pending, running, failed = list(enumerate(commands)), {}, []
     while pending or running:
         while pending and len(running) < workers:
@@ -38,9 +79,11 @@ def run_commands(commands: list[list[str]], workers: int, log_dir: str) -> None:
             # Pinned from here right after the start, not by preexec_fn: no Python runs in the forked
             # child, which is unsafe beside threads (JAX's, or the main job's random-policy thread).
             proc = subprocess.Popen([sys.executable, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
-            os.sched_setaffinity(proc.pid, {core})
+            if workers > 1:
+                os.sched_setaffinity(proc.pid, {core})
             running[proc.pid] = (proc, core, log, i, args)
-            print(f"  started job {i + 1}/{len(commands)} on core {core}: {' '.join(args[2:])}", flush=True)
+            where = f"on core {core}" if workers > 1 else f"(log: {log.name})"
+            print(f"  started job {i + 1}/{len(commands)} {where}: {' '.join(args[2:])}", flush=True)
         time.sleep(1)
         for pid, (proc, core, log, i, args) in list(running.items()):
             if proc.poll() is not None:

@@ -16,7 +16,7 @@ from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from lam_jax import methods  # noqa: E402
-from experiments import sweep_report  # noqa: E402
+from experiments import parallel, sweep_report  # noqa: E402
 from lam_jax.stages import datasets, pipeline  # noqa: E402
 
 _METHODS = flags.DEFINE_list("methods", "lapo,laom,laom_labels,idm,bc", "methods")
@@ -28,6 +28,7 @@ _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small"
 _OUT = flags.DEFINE_string("out", "runs/sweep", "output root")
 _LAM_SET = flags.DEFINE_multi_string("lam_set", [], "LAM config override key=value")
 _DOWN_SET = flags.DEFINE_multi_string("downstream_set", [], "downstream config override key=value")
+_WORKERS = flags.DEFINE_integer("workers", 1, "pipelines side by side, one per core (numbers reproduce per setting)")
 
 
 def main(argv):
@@ -36,12 +37,10 @@ def main(argv):
         methods.check(m)
     dataset = datasets.dataset_path(_DATASET.value, _COLLECT.value)
     grid = list(itertools.product(_METHODS.value, [int(k) for k in _LABELED.value], [int(s) for s in _SEEDS.value]))
-    summaries = []
-    for i, (method, k, seed) in enumerate(grid):
-        print(f"[{i + 1}/{len(grid)}] {method} k={k} seed={seed}", flush=True)
-        spec = pipeline.PipelineSpec(method, dataset, k, seed, _VARIANT.value, _OUT.value, tuple(_LAM_SET.value),
-                                     tuple(_DOWN_SET.value))
-        summaries.append(pipeline.run(spec))
+    specs = [pipeline.PipelineSpec(method, dataset, k, seed, _VARIANT.value, _OUT.value, tuple(_LAM_SET.value),
+                                   tuple(_DOWN_SET.value)) for method, k, seed in grid]
+    summaries = parallel.execute([parallel.pipeline_job(spec) for spec in specs], _WORKERS.value,
+                                 os.path.join(_OUT.value, "logs"))
     os.makedirs(_OUT.value, exist_ok=True)
     with open(os.path.join(_OUT.value, "summaries.json"), "w") as f:
         json.dump(summaries, f, indent=1)

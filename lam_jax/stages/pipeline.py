@@ -45,24 +45,17 @@ def _lam_config(spec: PipelineSpec):
                               [f"seed={spec.seed}", f"labeled_trajectories={spec.labeled}", *spec.lam_overrides])
 
 
-def _finished(spec: PipelineSpec, lam_cfg) -> bool:
-    """True when the pipeline's summary exists; it stands in only for the same LAM settings."""
-    if not os.path.exists(os.path.join(spec.folder, "summary.json")):
-        return False
+def finished(spec: PipelineSpec) -> dict | None:
+    """The pipeline's summary when it has finished, else None; it stands in only for the same LAM
+    settings (a LAM trained under others raises ConfigMismatchError)."""
+    path = os.path.join(spec.folder, "summary.json")
+    if not os.path.exists(path):
+        return None
+    lam_cfg = _lam_config(spec)
     if lam_cfg is not None:
         pretrain.finished(lam_cfg)
-    return True
-
-
-def command(spec: PipelineSpec) -> list[str] | None:
-    """The pipeline entry point's command for ``spec``, or None when it has finished."""
-    if _finished(spec, _lam_config(spec)):
-        return None
-    args = ["-m", "experiments.pipeline", f"--method={spec.method}", f"--dataset={spec.dataset}",
-            f"--labeled={spec.labeled}", f"--seed={spec.seed}", f"--variant={spec.variant}", f"--out={spec.out}"]
-    args += [f"--lam_set={x}" for x in spec.lam_overrides]
-    args += [f"--downstream_set={x}" for x in spec.downstream_overrides]
-    return args + ([f"--eval_split={spec.eval_split}"] if spec.eval_split else [])
+    with open(path) as f:
+        return json.load(f)
 
 
 def downstream_config(spec: PipelineSpec):
@@ -78,9 +71,9 @@ def run(spec: PipelineSpec, progress: bool = True) -> dict:
     out = spec.folder
     summary_path = os.path.join(out, "summary.json")
     lam_dir, cfg = os.path.join(out, "lam"), _lam_config(spec)
-    if _finished(spec, cfg):
-        with open(summary_path) as f:
-            return json.load(f)
+    done = finished(spec)
+    if done is not None:
+        return done
     dcfg = downstream_config(spec)
     train = DatasetEpisodes(spec.dataset, "train")
     labeled = train.subset(train.dataset.labeled_indices(spec.labeled))

@@ -89,12 +89,6 @@ def finished(cfg) -> dict | None:
     return run_dir.finished_report(cfg.workdir, cfg.to_dict())
 
 
-def reuse_or_run(cfg, progress: bool = True) -> dict:
-    """The finished run's report when there is one (an interrupted sweep resumes), else trains."""
-    report = finished(cfg)
-    return report if report is not None else run(cfg, progress=progress)
-
-
 def run(cfg, progress: bool = True) -> dict:
     if not cfg.workdir:
         raise ValueError("config.workdir must name the run's output folder")
