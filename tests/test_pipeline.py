@@ -5,17 +5,26 @@ import numpy as np
 import pytest
 
 from configs import downstream as downstream_configs
+from data_pipeline import rlds_dataset
 from data_pipeline.make_dataset import build_dataset
 from lam_jax.stages import downstream, pipeline
+from lam_jax.training import checkpoint
 
 
-def test_pipeline_runs_every_stage_and_resumes(collect_config, tmp_path):
+def test_pipeline_runs_every_stage_and_resumes(collect_config, tmp_path, monkeypatch):
     dataset = build_dataset(collect_config)
     lam_set = ("num_steps=4", "log_every=2", "save_every=2")
     specs = [pipeline.PipelineSpec(m, dataset, 2, 0, "smoke", str(tmp_path / "out"), lam_set)
              for m in ("laom_labels", "bc")]
+    # Stages hand on in memory: one dataset handle per pipeline, no checkpoint read back.
+    opened, restored = [], []
+    init, restore = rlds_dataset.TrajectoryDataset.__init__, checkpoint.Checkpointer.restore
+    monkeypatch.setattr(rlds_dataset.TrajectoryDataset, "__init__", lambda self, *a: opened.append(a) or init(self, *a))
+    monkeypatch.setattr(checkpoint.Checkpointer, "restore", lambda self, *a: restored.append(a) or restore(self, *a))
     for spec in specs:
+        opened.clear()
         s = pipeline.run(spec, progress=False)
+        assert len(opened) == 1 and restored == [], (spec.method, opened, restored)
         ev = s["eval"]
         assert len(ev["returns"]) == 1 and np.isfinite(ev["returns"]).all() and ev["env"]["split"] == "train"
         assert ev["normalized_return"] == pytest.approx(ev["mean_return"] / 823.0)  # the paper's normaliser

@@ -94,6 +94,7 @@ class DatasetEpisodes:
         shape = self.dataset.shapes()
         self.length, self.image_size = shape["length"], shape["image_size"]
         self.action_dim, self.state_dim = shape["action_dim"], shape["state_dim"]
+        self.placed = {}  # mesh -> these episodes on its devices (sampling.place_episodes)
 
     @property
     def num_episodes(self) -> int:

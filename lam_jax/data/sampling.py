@@ -90,8 +90,12 @@ def place_episodes(source, mesh, chunk_episodes: int = 8) -> dict:
 
     Each local device's rows are filled ``chunk_episodes`` at a time by an in-place (donated)
     update, so host memory holds one chunk whatever the dataset size, and each process reads only
-    the episodes of its own devices.
+    the episodes of its own devices. A source with a ``placed`` dict keeps the arrays there, so the
+    next stage on the same mesh (a pipeline's BC after pretraining) reads no frame again.
     """
+    memo = getattr(source, "placed", None)
+    if memo is not None and mesh in memo:
+        return memo[mesh]
     rows = episode_rows(source.num_episodes, mesh)
     split = sharding.split(mesh)
     shapes = {"frames": ((source.length, source.image_size, source.image_size, 3), np.uint8),
@@ -109,8 +113,11 @@ def place_episodes(source, mesh, chunk_episodes: int = 8) -> dict:
                 bufs[k] = _writer()(bufs[k], jax.device_put(chunk[k], device), start)
         for k in shapes:
             per_device[k].append(bufs[k])
-    return {k: jax.make_array_from_single_device_arrays((len(rows), *shape), split, per_device[k])
-            for k, (shape, _) in shapes.items()}
+    placed = {k: jax.make_array_from_single_device_arrays((len(rows), *shape), split, per_device[k])
+              for k, (shape, _) in shapes.items()}
+    if memo is not None:
+        memo[mesh] = placed
+    return placed
 
 
 def make_device_sampler(mesh, batch_size: int, frame_stack: int, max_offset: int):

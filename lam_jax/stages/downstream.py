@@ -106,10 +106,11 @@ def load_spec(workdir: str) -> dict:
         return json.load(f)
 
 
-def train_bc(dcfg, lam_dir: str, train, workdir: str) -> Actor:
-    """Actor o_t -> z(o_t, o_{t+1}) of the frozen LAM over every training transition."""
+def train_bc(dcfg, lam_dir: str, train, workdir: str, lam=None) -> Actor:
+    """Actor o_t -> z(o_t, o_{t+1}) of the frozen LAM over every training transition; ``lam``: the
+    (model, model_spec) of lam_dir's LAM in float32 when this process has just trained it."""
     _check_stage(dcfg.bc, train, "bc")
-    _, lam, lam_spec = load_lam(lam_dir, dtype="float32")  # the reference labels outside autocast
+    lam, lam_spec = lam or load_lam(lam_dir, dtype="float32")[1:]  # the reference labels outside autocast
     check_frames(lam_spec, train, f"the LAM in {lam_dir}")
     latent, frozen = _frozen_fn(lam, "latent_action")
     frame_stack = lam_spec["frame_stack"]
@@ -138,14 +139,14 @@ def load_actor(workdir: str, dtype: str | None = None) -> Actor:
     return load_fitted(workdir, _actor({**spec, "dtype": dtype or spec["dtype"]}))
 
 
-def train_decoder(dcfg, actor_dir: str, labeled, workdir: str) -> ActionDecoder:
-    """Decoder z -> a_t on the frozen actor's outputs for the labeled observations."""
+def train_decoder(dcfg, actor_dir: str, labeled, workdir: str, actor: Actor | None = None) -> ActionDecoder:
+    """Decoder z -> a_t on the frozen actor's outputs for the labeled observations (``actor``: the one
+    in actor_dir when this process has just trained it)."""
     _check_stage(dcfg.decoder, labeled, "decoder")
     actor_spec = load_spec(actor_dir)
     if "image_size" in actor_spec:  # actors trained before it was recorded have none
         check_frames(actor_spec, labeled, f"the actor in {actor_dir}")
-    actor = load_actor(actor_dir)
-    graphdef, frozen = nnx.split(actor)
+    graphdef, frozen = nnx.split(actor if actor is not None else load_actor(actor_dir))
     spec = {"kind": "decoder", "latent_dim": actor_spec["out_dim"], "action_dim": labeled.action_dim,
             "hidden_dim": dcfg.decoder.hidden_dim, "dtype": dcfg.dtype, "seed": dcfg.seed}
     os.makedirs(workdir, exist_ok=True)
@@ -168,13 +169,16 @@ def train_bc_scratch(dcfg, labeled, workdir: str, frame_stack: int = 3) -> Actor
                **_fit_kwargs(dcfg, dcfg.bc_scratch, labeled, frame_stack, workdir, "bc_scratch", {}))
 
 
-def load_policy(actor_dir: str, decoder_dir: str | None = None):
+def load_policy(actor_dir: str, decoder_dir: str | None = None, actor: Actor | None = None,
+                decoder: ActionDecoder | None = None):
     """(policy uint8 stacks -> actions, frame_stack): decoder(actor(o)), or actor(o) alone, in float32
-    whatever they were trained in (the reference evaluates outside autocast)."""
-    actor = load_actor(actor_dir, dtype="float32")
-    decoder = None
+    whatever they were trained in (the reference evaluates outside autocast); ``actor`` and
+    ``decoder``: the ones in those folders when this process has just trained them."""
+    actor_spec = load_spec(actor_dir)
+    actor = _float32(actor, _actor, actor_spec) if actor is not None else load_actor(actor_dir, dtype="float32")
     if decoder_dir:
-        decoder = load_fitted(decoder_dir, _decoder({**load_spec(decoder_dir), "dtype": "float32"}))
+        spec = {**load_spec(decoder_dir), "dtype": "float32"}
+        decoder = _float32(decoder, _decoder, spec) if decoder is not None else load_fitted(decoder_dir, _decoder(spec))
     # jax.jit on the split state: nnx.jit walks the module graph on every call (about 4 ms on one
     # core, measured), and evaluation calls the policy once per environment step.
     graphdef, state = nnx.split((actor, decoder))
@@ -185,7 +189,13 @@ def load_policy(actor_dir: str, decoder_dir: str | None = None):
         out = act(obs)
         return dec(out) if dec is not None else out
 
-    return (lambda obs: np.asarray(policy(state, obs))), load_spec(actor_dir)["frame_stack"]
+    return (lambda obs: np.asarray(policy(state, obs))), actor_spec["frame_stack"]
+
+
+def _float32(module, make, spec: dict):
+    """A trained module's weights (on one device, as restored ones) in a copy computing in float32."""
+    template = nnx.eval_shape(lambda: make({**spec, "dtype": "float32"}))
+    return nnx.merge(nnx.graphdef(template), jax.device_put(nnx.state(module), jax.devices()[0]))
 
 
 def normalizers(env_cfg: dcs.EnvConfig) -> dict:

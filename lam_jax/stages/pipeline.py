@@ -16,7 +16,7 @@ from configs import downstream as downstream_configs
 from lam_jax import methods
 from lam_jax.data.episodes import DatasetEpisodes
 from lam_jax.stages import downstream, pretrain
-from lam_jax.training import run_dir
+from lam_jax.training import restore, run_dir
 
 
 @dataclasses.dataclass
@@ -32,9 +32,14 @@ class PipelineSpec:
     eval_split: str = ""  # '' -> the downstream config's (the reference's: 'train' videos)
 
     @functools.cached_property
+    def train(self) -> DatasetEpisodes:
+        """The training split: the dataset is opened once for every stage of the pipeline."""
+        return DatasetEpisodes(self.dataset, "train")
+
+    @functools.cached_property
     def folder(self) -> str:
-        """OUT/task/method/k{labeled}_s{seed}; read once (the task is in the dataset's metadata)."""
-        task = DatasetEpisodes(self.dataset, "train").dataset.metadata["settings"]["env"]["task"]
+        """OUT/task/method/k{labeled}_s{seed} (the task is in the dataset's metadata)."""
+        task = self.train.dataset.metadata["settings"]["env"]["task"]
         return os.path.join(self.out, task, self.method, f"k{self.labeled}_s{self.seed}")
 
 
@@ -75,22 +80,26 @@ def run(spec: PipelineSpec, progress: bool = True) -> dict:
     if done is not None:
         return done
     dcfg = downstream_config(spec)
-    train = DatasetEpisodes(spec.dataset, "train")
+    train = spec.train
     labeled = train.subset(train.dataset.labeled_indices(spec.labeled))
     summary = {"method": spec.method, "labeled": spec.labeled, "seed": spec.seed, "variant": spec.variant,
                "dataset": spec.dataset, "task": train.dataset.metadata["settings"]["env"]["task"],
                "preset": train.dataset.metadata["settings"]["env"]["preset"]}
-    actor_dir, decoder_dir = os.path.join(out, "actor"), None
+    actor_dir, decoder_dir, decoder = os.path.join(out, "actor"), None, None
     if spec.method == "bc":
-        downstream.train_bc_scratch(dcfg, labeled, actor_dir)
-    else:
-        report = pretrain.run(cfg, progress=progress)
+        actor = downstream.train_bc_scratch(dcfg, labeled, actor_dir)
+    else:  # each stage takes the previous one's model in memory (from disk only when that one was reused)
+        report, lam = pretrain.finished(cfg), None
+        if report is None:
+            trained = pretrain.train(cfg, progress, train)
+            report, lam = trained.report, (restore.recast(cfg, trained.model_spec, trained.model, "float32"),
+                                           trained.model_spec)
         summary["lam"] = {k: report.get(k) for k in ("paper_metric", "held_out", "params", "num_steps")}
-        downstream.train_bc(dcfg, lam_dir, train, actor_dir)
+        actor = downstream.train_bc(dcfg, lam_dir, train, actor_dir, lam)
         if methods.uses_decoder(spec.method):
             decoder_dir = os.path.join(out, "decoder")
-            downstream.train_decoder(dcfg, actor_dir, labeled, decoder_dir)
-    policy, frame_stack = downstream.load_policy(actor_dir, decoder_dir)
+            decoder = downstream.train_decoder(dcfg, actor_dir, labeled, decoder_dir, actor)
+    policy, frame_stack = downstream.load_policy(actor_dir, decoder_dir, actor, decoder)
     env_cfg = downstream.eval_env(train.dataset.metadata, dcfg)
     summary["eval"] = downstream.evaluate(policy, frame_stack, env_cfg, dcfg, os.path.join(out, "eval.json"),
                                           progress=progress)

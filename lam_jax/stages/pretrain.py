@@ -45,8 +45,9 @@ class Sources:
     probe_fit: object
 
 
-def episode_sources(cfg) -> Sources:
-    """Episode sources from cfg.data: a TFDS dataset or synthetic episodes.
+def episode_sources(cfg, train: DatasetEpisodes | None = None) -> Sources:
+    """Episode sources from cfg.data: a TFDS dataset or synthetic episodes; ``train``: cfg.data.path's
+    training split already open (a pipeline's), whose handle the other splits share.
 
     The IDM baseline trains on the labeled trajectories alone; its probes are still fit on the
     whole training split.
@@ -59,9 +60,14 @@ def episode_sources(cfg) -> Sources:
                                             seed=1)
         labeled_idx = range(min(d.labeled_trajectories, full.num_episodes))
     else:
-        dataset = open_dataset(d.path, d.get("eval_path") or None,
-                                        [p for p in d.get("labeled_paths", "").split(",") if p] or None)
+        if train is not None and train.path == d.path and train.split == "train":
+            dataset = train.dataset
+        else:
+            dataset = open_dataset(d.path, d.get("eval_path") or None,
+                                   [p for p in d.get("labeled_paths", "").split(",") if p] or None)
         full = DatasetEpisodes(d.path, "train", action_key=d.action_key, dataset=dataset)
+        if train is not None and train.dataset is dataset and train.action_key == full.action_key:
+            full = train  # its frames, once placed on the devices, serve the later stages too
         evals = (DatasetEpisodes(d.path, cfg.eval_split, action_key=d.action_key, dataset=dataset)
                  if cfg.eval_split in dataset.splits else None)
         labeled_idx = full.dataset.labeled_indices(d.labeled_trajectories) if lams.needs_labels(cfg.model) else []
@@ -89,12 +95,24 @@ def finished(cfg) -> dict | None:
     return run_dir.finished_report(cfg.workdir, cfg.to_dict())
 
 
+@dataclasses.dataclass
+class Pretrained:
+    """A pretraining run's report, and the model it trained (what the next stage takes in memory)."""
+    report: dict
+    model: object
+    model_spec: dict
+
+
 def run(cfg, progress: bool = True) -> dict:
+    return train(cfg, progress).report
+
+
+def train(cfg, progress: bool = True, train_split: DatasetEpisodes | None = None) -> Pretrained:
     if not cfg.workdir:
         raise ValueError("config.workdir must name the run's output folder")
     validate_config(cfg)
     sharding.initialize_distributed(cfg.distributed)
-    src = episode_sources(cfg)
+    src = episode_sources(cfg, train_split)
     trainer = Trainer(cfg, src.train, src.labeled, workdir=cfg.workdir)
     final = trainer.run(progress=progress)
     model = trainer.model
@@ -104,9 +122,9 @@ def run(cfg, progress: bool = True) -> dict:
               "paper_metric": paper_metric(cfg.workdir) if sharding.is_main_process() else {}}
     if src.evals is not None:
         report["held_out"] = held_out_report(model, src.probe_fit, src.evals, cfg.frame_stack,
-                                                        lams.predicts_actions(cfg.model), progress=progress)
+                                             lams.predicts_actions(cfg.model), progress=progress)
     if sharding.is_main_process():
         run_dir.write_json(os.path.join(cfg.workdir, "report.json"), report)
         if "held_out" in report:
             log_held_out(cfg, cfg.workdir, report["held_out"], trainer.num_steps)
-    return report
+    return Pretrained(report, model, trainer.spec)

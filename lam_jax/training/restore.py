@@ -7,6 +7,7 @@ import os
 import ml_collections
 from flax import nnx
 
+from lam_jax.models.lams import make_model
 from lam_jax.training.checkpoint import require_checkpoint, restore_state
 from lam_jax.training.train_lam import build_train_state
 
@@ -31,6 +32,15 @@ def load_lam(workdir: str, step: int | None = None, dtype: str | None = None):
     ckpt.close()
     model = nnx.merge(graphdef, restored)[0]
     return cfg, model, spec
+
+
+def recast(cfg, spec: dict, model, dtype: str):
+    """``model`` (a LAM just trained under ``cfg``) computing in ``dtype``: the weights are float32
+    either way, so this equals ``load_lam(workdir, dtype=dtype)`` without reading the checkpoint."""
+    model_cfg = ml_collections.ConfigDict({**cfg.model.to_dict(), "dtype": dtype})
+    shape = {k: spec[k] for k in ("image_size", "frame_stack", "action_dim", "state_dim")}
+    template = nnx.eval_shape(lambda: make_model(model_cfg, **shape, seed=cfg.seed))
+    return nnx.merge(nnx.graphdef(template), nnx.state(model))
 
 
 def check_frames(spec: dict, source, trained: str) -> None:
