@@ -111,7 +111,7 @@ def measure_steps(cfg, episodes, labeled, steps: int, check_last: bool = False) 
         last = episodes.load([episodes.num_episodes - 1])
         assert np.array_equal(np.asarray(trainer.data["frames"][episodes.num_episodes - 1, -1]), last.frames[0, -1])
     start = time.perf_counter()
-    lowered = train_lam.jit_train_step.lower(trainer.step_spec, trainer.state, trainer.health, trainer.data,
+    lowered = train_lam.jit_train_step.lower(trainer.statics, trainer.state, trainer.health, trainer.data,
                                              trainer.labeled, trainer.base_key, 0)
     compiled = lowered.compile()
     compile_s = time.perf_counter() - start

@@ -15,7 +15,7 @@ from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from experiments import fig9a_report, parallel  # noqa: E402
-from lam_jax import methods  # noqa: E402
+from configs import fig9a as fig9a_config  # noqa: E402
 from lam_jax.stages import datasets  # noqa: E402
 
 _LABELED = flags.DEFINE_list("labeled", "2,4,8,16", "label budgets k")
@@ -24,11 +24,8 @@ _VARIANT = flags.DEFINE_string("variant", "small", "LAM config variant")
 _DATASET = flags.DEFINE_string("dataset", "", "a built dataset dir; '' -> the --collect one")
 _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
 _OUT = flags.DEFINE_string("out", "runs/fig9a", "output folder")
-# The LAM budget at `small` that fits the 24 runs in ~40 min on 2 cores (a third of the ladder's 3000
-# updates, with the same 30% warm-up); --lam_set replaces it.
-FIG9A_LAM_BUDGET = ("num_steps=1000", "warmup_steps=300")
 _SET = flags.DEFINE_multi_string("lam_set", None, "LAM config override key=value for both methods "
-                                 f"(default at small: {' '.join(FIG9A_LAM_BUDGET)})")
+                                 "(default: configs/fig9a.py's budget)")
 _WORKERS = flags.DEFINE_integer("workers", 1, "runs side by side, one per core (numbers reproduce per setting)")
 
 
@@ -37,10 +34,11 @@ def main(argv):
     dataset = datasets.require_eval_split(datasets.dataset_path(_DATASET.value, _COLLECT.value), "fig9a")
     budgets = [int(k) for k in _LABELED.value]
     seeds = [int(s) for s in _SEEDS.value]
-    lam_set = methods.budget(_SET.value, _VARIANT.value, FIG9A_LAM_BUDGET)
+    config = fig9a_config.get_config(_VARIANT.value)
+    lam_set = config.lam_budget if _SET.value is None else _SET.value
     jobs = {(m, k, s): fig9a_report.job(m, k, s, dataset, _VARIANT.value, _OUT.value, lam_set)
-            for m in fig9a_report.LABELS for k in budgets for s in seeds}
-    results = {m: {str(k): {} for k in budgets} for m in fig9a_report.LABELS}
+            for m in config.methods for k in budgets for s in seeds}
+    results = {m: {str(k): {} for k in budgets} for m in config.methods}
     reports = parallel.execute(list(jobs.values()), _WORKERS.value, os.path.join(_OUT.value, "logs"))
     for ((method, k, seed), job), pretrained in zip(jobs.items(), reports):
         results[method][str(k)][str(seed)] = fig9a_report.result(pretrained, job.workdir)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 
+from configs import fig9a as fig9a_config
 from experiments import parallel
 from lam_jax.evaluation import report
 
-LABELS = {"idm": "IDM (labeled data only)", "laom_labels": "LAOM+supervision"}
+LABELS = fig9a_config.get_config().methods  # method -> label
 
 
 def job(method: str, k: int, seed: int, dataset: str, variant: str, out: str, extra=()) -> parallel.Job:

@@ -23,7 +23,7 @@ from experiments import runtime  # noqa: F401
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from lam_jax import methods  # noqa: E402
+from configs import ladder as ladder_config  # noqa: E402
 from experiments import cost, ladder_report, parallel  # noqa: E402
 from lam_jax.stages import datasets  # noqa: E402
 
@@ -37,7 +37,7 @@ _SET = flags.DEFINE_multi_string("lam_set", [], "LAM config override key=value f
 _CLEAN_PRESET = flags.DEFINE_string("clean_preset", "", "collect the data without distractors like --collect, "
                                     "with this env preset (e.g. vanilla); '' -> no such condition")
 _CLEAN_DATASET = flags.DEFINE_string("clean_dataset", "", "a built dataset dir without distractors instead")
-_CLEAN_RUNGS = flags.DEFINE_list("clean_rungs", list(ladder_report.CLEAN_RUNGS), "rungs also run on the clean data")
+_CLEAN_RUNGS = flags.DEFINE_list("clean_rungs", None, "rungs also run on the clean data (default: configs/ladder.py's)")
 _BUDGET_RUNGS = flags.DEFINE_list("budget_rungs", [], "rungs whose probes are read at every --budget_steps")
 _BUDGET_STEPS = flags.DEFINE_list("budget_steps", ["1000", "3000", "10000"], "updates at which to read them")
 _BUDGET_SEEDS = flags.DEFINE_list("budget_seeds", None, "seeds of the budget runs (default: --seeds)")
@@ -49,14 +49,15 @@ def main(argv):
     del argv
     meter = cost.Meter()
     dataset = datasets.require_eval_split(datasets.dataset_path(_DATASET.value, _COLLECT.value), "the ladder")
-    large = methods.lam_config("laom", _VARIANT.value, overrides=_SET.value).model.latent_dim
-    all_rungs = ladder_report.rungs(large)
+    config_arg = ",".join([_VARIANT.value, *_SET.value])
+    all_rungs = ladder_report.rungs(config_arg)
+    clean_rungs = _CLEAN_RUNGS.value or ladder_config.get_config(config_arg).clean_rungs
     chosen = [r for r in all_rungs if not _RUNGS.value or r.name in _RUNGS.value]
     if _RUNGS.value and len(chosen) != len(_RUNGS.value):
         raise app.UsageError(f"unknown rung in {_RUNGS.value}; rungs: {[r.name for r in all_rungs]}")
     seeds = [int(s) for s in _SEEDS.value]
     budget_seeds = [int(s) for s in _BUDGET_SEEDS.value] if _BUDGET_SEEDS.value else seeds
-    unknown = (set(_CLEAN_RUNGS.value) | set(_BUDGET_RUNGS.value)) - {r.name for r in all_rungs}
+    unknown = (set(clean_rungs) | set(_BUDGET_RUNGS.value)) - {r.name for r in all_rungs}
     if unknown:
         raise app.UsageError(f"unknown rung in --clean_rungs or --budget_rungs: {sorted(unknown)}")
     steps = sorted(int(x) for x in _BUDGET_STEPS.value)
@@ -65,7 +66,7 @@ def main(argv):
     conditions = [("with", dataset, _OUT.value, chosen, _SET.value, seeds)]
     if clean_dataset:
         conditions.append(("without", clean_dataset, os.path.join(_OUT.value, "clean"),
-                           [r for r in chosen if r.name in _CLEAN_RUNGS.value], _SET.value, seeds))
+                           [r for r in chosen if r.name in clean_rungs], _SET.value, seeds))
     if _BUDGET_RUNGS.value:
         conditions.append(("budget", dataset, os.path.join(_OUT.value, "budget"),
                            [r for r in all_rungs if r.name in _BUDGET_RUNGS.value],

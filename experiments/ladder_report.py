@@ -11,6 +11,8 @@ import json
 import math
 import os
 
+from configs import ladder as ladder_config
+from configs.ladder import PAPER_FIG6, PAPER_FIG6_CLEAN
 from experiments import parallel
 from lam_jax.data.episodes import DatasetEpisodes
 from lam_jax.evaluation import report
@@ -20,12 +22,6 @@ from lam_jax.training import run_dir
 from lam_jax.training.metrics import read_jsonl
 from lam_jax.training.restore import load_lam
 
-# The paper's Fig. 6 (median over the four tasks, with distractors, and without), for scale.
-PAPER_FIG6 = {"lapo": 22.09, "multistep": 9.54, "latent": 3.89, "latent_fdm": 5.22, "augment": 2.74}
-PAPER_FIG6_CLEAN = {"lapo": 2.55, "augment": 1.93}
-CLEAN_RUNGS = ("lapo", "latent", "augment")  # the rungs run on the data without distractors by default
-
-
 @dataclasses.dataclass(frozen=True)
 class Rung:
     name: str
@@ -34,18 +30,9 @@ class Rung:
     overrides: tuple
 
 
-def rungs(large_latent: int) -> list[Rung]:
-    """The ladder; ``large_latent`` is the variant's latent size (8192 at paper scale)."""
-    return [
-        Rung("lapo", "LAPO (k=1, latent 128)", "lapo", ("latent_dim=128", "max_offset=1")),
-        Rung("multistep", "+ multi-step IDM (k<=10)", "lapo", ("latent_dim=128", "max_offset=10")),
-        Rung("latent", f"+ larger latent ({large_latent})", "lapo", (f"latent_dim={large_latent}", "max_offset=10")),
-        # The reference's ablation used a LayerNorm-ed encoder output without augmentation.
-        Rung("latent_fdm", "+ latent-space FDM (LAOM, no aug.)", "laom",
-             (f"latent_dim={large_latent}", "augment=false", "encoder_norm_out=true")),
-        Rung("augment", "+ augmentations (LAOM)", "laom", (f"latent_dim={large_latent}",)),
-        Rung("supervision", "+ supervision (LAOM+sup)", "laom_labels", (f"latent_dim={large_latent}",)),
-    ]
+def rungs(config_arg: str) -> list[Rung]:
+    """The ladder of ``configs/ladder.py`` at ``VARIANT[,key=value...]``."""
+    return [Rung(*r) for r in ladder_config.get_config(config_arg).rungs]
 
 
 def rung_job(rung: Rung, seed: int, dataset: str, variant: str, out: str, extra=()) -> parallel.Job:
@@ -112,13 +99,13 @@ def budget_point(workdir: str, step: int) -> dict:
     if os.path.exists(path):
         with open(path) as f:
             return json.load(f)
-    cfg, model, spec = load_lam(workdir, step=step)
+    cfg, model, model_spec = load_lam(workdir, step=step)
     rows = [r for r in read_jsonl(os.path.join(workdir, "metrics.jsonl"))
             if r["step"] <= step and "probe/latent_action_mse" in r]
     key = cfg.data.get("action_key", "reference")
     train = DatasetEpisodes(cfg.data.path, "train", action_key=key)
     evals = DatasetEpisodes(cfg.data.path, "eval", action_key=key, dataset=train.dataset)
-    held_out = held_out_report(model, train, evals, spec["frame_stack"],
+    held_out = held_out_report(model, train, evals, model_spec["frame_stack"],
                                           lams.predicts_actions(cfg.model), progress=False)
     point = {"step": step, "online_probe_mse": rows[-1]["probe/latent_action_mse"],
              "ridge_probe_mse": held_out["latent_action_probe"]["mse"]}

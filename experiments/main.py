@@ -22,8 +22,8 @@ from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from configs import collect as collect_configs  # noqa: E402
+from configs import main as main_config  # noqa: E402
 from lam_jax.data.episodes import DatasetEpisodes  # noqa: E402
-from lam_jax import methods  # noqa: E402
 from experiments import ladder_report, main_report, parallel  # noqa: E402
 from lam_jax.training import run_dir  # noqa: E402
 from lam_jax.stages import baselines, datasets, downstream, pipeline  # noqa: E402
@@ -33,20 +33,10 @@ _LABELED = flags.DEFINE_integer("labeled", 4, "labeled trajectories k")
 _VARIANT = flags.DEFINE_string("variant", "small", "config variant of every stage (smoke: a quick check)")
 _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
 _OUT = flags.DEFINE_string("out", "runs/main", "output folder")
-# The budgets at `small`, so that the whole job fits in 45 minutes on 2 cores (README): 1200 LAM
-# updates (40% of the ladder's 3000, the same 30% warm-up) and 1000 BC updates (2 epochs over the
-# 32k training transitions; `small` runs 3000: last BC loss 0.019-0.025 here, 0.015-0.017 at 3000).
-# --lam_set / --downstream_set replace them, e.g. --lam_set=num_steps=3000 --lam_set=warmup_steps=900.
-MAIN_LAM_BUDGET = ("num_steps=1200", "warmup_steps=360")
-MAIN_DOWNSTREAM_BUDGET = ("bc.num_steps=1000",)
 _LAM_SET = flags.DEFINE_multi_string("lam_set", None, "LAM config override key=value, every method "
-                                     f"(default at small: {' '.join(MAIN_LAM_BUDGET)})")
+                                     "(default: configs/main.py's budget)")
 _DOWN_SET = flags.DEFINE_multi_string("downstream_set", None, "downstream config override key=value "
-                                      f"(default at small: {' '.join(MAIN_DOWNSTREAM_BUDGET)})")
-# Costliest first, so that the cheapest pipelines fill the end of the job (LAPO's pixel decoder
-# makes it the slowest; per pipeline on 2 busy cores in the timed run: LAPO 7-8.6, LAOM+sup 6.5-7.5,
-# LAOM 6-6.5 min).
-_COST_ORDER = ("lapo", "laom_labels", "laom")
+                                      "(default: configs/main.py's budget)")
 _WORKERS = flags.DEFINE_integer("workers", 2, "pipelines side by side, one per core (numbers reproduce per setting)")
 
 
@@ -55,15 +45,14 @@ def main(argv):
     if _VARIANT.value == "smoke":  # a quick end-to-end check of the job itself
         _COLLECT.value.update(collect_configs.SMOKE_SIZES)  # collect.py:smoke's data
     dataset = datasets.dataset_path("", _COLLECT.value)
-    lam_set = methods.budget(_LAM_SET.value, _VARIANT.value, MAIN_LAM_BUDGET)
-    down_set = methods.budget(_DOWN_SET.value, _VARIANT.value, MAIN_DOWNSTREAM_BUDGET)
-    large = methods.lam_config("laom", _VARIANT.value).model.latent_dim
-    ends = {r.name: r for r in ladder_report.rungs(large)}
-    lineup = [("lapo", ends["lapo"]), ("laom", ends["augment"]), ("laom_labels", ends["supervision"])]
-    specs = [pipeline.PipelineSpec(method, dataset, _LABELED.value, seed, _VARIANT.value, _OUT.value,
-                                   (*rung.overrides, *lam_set), down_set)
-             for method, rung in lineup for seed in (int(s) for s in _SEEDS.value)]
-    dcfg = pipeline.downstream_config(pipeline.PipelineSpec("laom", dataset, _LABELED.value, 0, _VARIANT.value,
+    config = main_config.get_config(_VARIANT.value)
+    lam_set = config.lam_budget if _LAM_SET.value is None else _LAM_SET.value
+    down_set = tuple(config.downstream_budget if _DOWN_SET.value is None else _DOWN_SET.value)
+    rungs = {r.name: r for r in ladder_report.rungs(_VARIANT.value)}
+    pipes = [pipeline.PipelineRun(method, dataset, _LABELED.value, seed, _VARIANT.value, _OUT.value,
+                                  (*rungs[rung].overrides, *lam_set), down_set)
+             for method, rung in config.lineup for seed in (int(s) for s in _SEEDS.value)]
+    dcfg = pipeline.downstream_config(pipeline.PipelineRun("laom", dataset, _LABELED.value, 0, _VARIANT.value,
                                                             downstream_overrides=down_set))
     train = DatasetEpisodes(dataset, "train")
     env_cfg = downstream.eval_env(train.dataset.metadata, dcfg)
@@ -71,10 +60,10 @@ def main(argv):
     # The random policy's episodes run beside the pipelines rather than alone after them.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         random_done = pool.submit(_random_policy, random_path, env_cfg, train.action_dim, dcfg)
-        order = sorted(range(len(specs)), key=lambda i: _COST_ORDER.index(specs[i].method))
-        done = parallel.execute([parallel.pipeline_job(specs[i]) for i in order],
+        order = sorted(range(len(pipes)), key=lambda i: config.cost_order.index(pipes[i].method))
+        done = parallel.execute([parallel.pipeline_job(pipes[i]) for i in order],
                                 min(_WORKERS.value, len(os.sched_getaffinity(0))), os.path.join(_OUT.value, "logs"))
-        summaries = [done[order.index(i)] for i in range(len(specs))]
+        summaries = [done[order.index(i)] for i in range(len(pipes))]
         random_returns = random_done.result()
     command = " ".join(["python -m experiments.main", *sys.argv[1:]])
     path, table = main_report.write(_OUT.value, summaries, random_returns, env_cfg, dataset, command,

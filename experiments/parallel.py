@@ -39,14 +39,14 @@ def pretrain_job(method: str, config_arg: str, workdir: str, dataset: str) -> Jo
     return Job(args, lambda: pretrain.finished(cfg), workdir)
 
 
-def pipeline_job(spec: pipeline.PipelineSpec) -> Job:
+def pipeline_job(pipe: pipeline.PipelineRun) -> Job:
     """One method's whole pipeline; its result is summary.json."""
-    args = ["-m", "experiments.pipeline", f"--method={spec.method}", f"--dataset={spec.dataset}",
-            f"--labeled={spec.labeled}", f"--seed={spec.seed}", f"--variant={spec.variant}", f"--out={spec.out}"]
-    args += [f"--lam_set={x}" for x in spec.lam_overrides]
-    args += [f"--downstream_set={x}" for x in spec.downstream_overrides]
-    args += [f"--eval_split={spec.eval_split}"] if spec.eval_split else []
-    return Job(args, lambda: pipeline.finished(spec), spec.folder)
+    args = ["-m", "experiments.pipeline", f"--method={pipe.method}", f"--dataset={pipe.dataset}",
+            f"--labeled={pipe.labeled}", f"--seed={pipe.seed}", f"--variant={pipe.variant}", f"--out={pipe.out}"]
+    args += [f"--lam_set={x}" for x in pipe.lam_overrides]
+    args += [f"--downstream_set={x}" for x in pipe.downstream_overrides]
+    args += [f"--eval_split={pipe.eval_split}"] if pipe.eval_split else []
+    return Job(args, lambda: pipeline.finished(pipe), pipe.folder)
 
 
 def execute(jobs: list[Job], workers: int, log_dir: str) -> list[dict]:

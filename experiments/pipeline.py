@@ -33,10 +33,10 @@ flags.mark_flag_as_required("method")
 
 def main(argv):
     del argv
-    spec = pipeline.PipelineSpec(_METHOD.value, datasets.dataset_path(_DATASET.value, _COLLECT.value), _LABELED.value,
+    pipe = pipeline.PipelineRun(_METHOD.value, datasets.dataset_path(_DATASET.value, _COLLECT.value), _LABELED.value,
                                  _SEED.value, _VARIANT.value, _OUT.value, tuple(_LAM_SET.value),
                                  tuple(_DOWN_SET.value), _EVAL_SPLIT.value)
-    result = pipeline.run(spec)
+    result = pipeline.run(pipe)
     print(json.dumps({"method": result["method"], "labeled": result["labeled"], "seed": result["seed"],
                       "normalized_return": result["eval"]["normalized_return"],
                       "expert_normalized_return": result["eval"]["expert_normalized_return"]}, indent=1))

@@ -37,9 +37,9 @@ def main(argv):
         methods.check(m)
     dataset = datasets.dataset_path(_DATASET.value, _COLLECT.value)
     grid = list(itertools.product(_METHODS.value, [int(k) for k in _LABELED.value], [int(s) for s in _SEEDS.value]))
-    specs = [pipeline.PipelineSpec(method, dataset, k, seed, _VARIANT.value, _OUT.value, tuple(_LAM_SET.value),
+    pipes = [pipeline.PipelineRun(method, dataset, k, seed, _VARIANT.value, _OUT.value, tuple(_LAM_SET.value),
                                    tuple(_DOWN_SET.value)) for method, k, seed in grid]
-    summaries = parallel.execute([parallel.pipeline_job(spec) for spec in specs], _WORKERS.value,
+    summaries = parallel.execute([parallel.pipeline_job(pipe) for pipe in pipes], _WORKERS.value,
                                  os.path.join(_OUT.value, "logs"))
     os.makedirs(_OUT.value, exist_ok=True)
     with open(os.path.join(_OUT.value, "summaries.json"), "w") as f:

@@ -1,4 +1,9 @@
-"""Methods by name: their LAM config module, and how their downstream pipeline runs."""
+"""Methods by name: their LAM config module, and how their downstream pipeline runs.
+
+A method is what a run trains (a config file: lapo, laom, laom_labels, idm; bc has no LAM); a model
+is an architecture (``config.model.name``: lapo, laom, idm). laom_labels is the laom model with a
+labeled loss, so its report.json says model "laom" with ``labeled_loss_coef`` > 0.
+"""
 from __future__ import annotations
 
 import importlib
@@ -26,11 +31,3 @@ def lam_config(method: str, variant: str, dataset: str = "", workdir: str = "", 
 def uses_decoder(method: str) -> bool:
     """LAMs act through a latent -> action decoder; the IDM's 'latent' already is an action."""
     return method in ("lapo", "laom", "laom_labels")
-
-
-def budget(given, variant: str, default_at_small: tuple) -> tuple:
-    """An experiment's config overrides: the ones ``given`` on its command line (None: not given),
-    else its own budget at ``small`` (none at other variants)."""
-    if given is not None:
-        return tuple(given)
-    return tuple(default_at_small) if variant == "small" else ()

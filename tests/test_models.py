@@ -101,7 +101,7 @@ def _impulse(size=64):
 
 
 def test_augmentation_parameters_stay_within_the_reference_bounds():
-    spec = augment.reference_spec(64)
+    spec = augment.reference_settings(64)
     assert (spec.shift_pad, spec.rotate_pad, spec.perspective_pad, spec.max_degrees, spec.distortion) == \
         (14, 17, 30, 90.0, 0.5)
     p = augment.sample_params(jax.random.PRNGKey(0), 4096, 64, spec)
@@ -117,7 +117,7 @@ def test_augmentation_parameters_stay_within_the_reference_bounds():
 
 def test_shift_moves_pixels_by_whole_pixels_and_identity_is_exact():
     img = _impulse()
-    spec = augment.reference_spec(64)
+    spec = augment.reference_settings(64)
     p = augment.sample_params(jax.random.PRNGKey(3), 1, 64, spec)
     eye = jnp.broadcast_to(jnp.eye(3), (1, 3, 3))
     np.testing.assert_array_equal(augment.warp(img, eye, jnp.asarray([1e9])), img)
@@ -129,7 +129,7 @@ def test_shift_moves_pixels_by_whole_pixels_and_identity_is_exact():
 
 
 def test_rotation_and_perspective_are_shared_within_a_pipeline_per_call():
-    spec = augment.reference_spec(64)
+    spec = augment.reference_settings(64)
     images = jnp.repeat(jax.random.uniform(jax.random.PRNGKey(0), (1, 64, 64, 3), minval=-1, maxval=1), 64, 0)
     p = augment.sample_params(jax.random.PRNGKey(5), 64, 64, spec)
     out = np.asarray(augment.apply(images, p))

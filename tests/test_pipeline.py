@@ -14,7 +14,7 @@ from lam_jax.training import checkpoint
 def test_pipeline_runs_every_stage_and_resumes(collect_config, tmp_path, monkeypatch):
     dataset = build_dataset(collect_config)
     lam_set = ("num_steps=4", "log_every=2", "save_every=2")
-    specs = [pipeline.PipelineSpec(m, dataset, 2, 0, "smoke", str(tmp_path / "out"), lam_set)
+    specs = [pipeline.PipelineRun(m, dataset, 2, 0, "smoke", str(tmp_path / "out"), lam_set)
              for m in ("laom_labels", "bc")]
     # Stages hand on in memory: one dataset handle per pipeline, no checkpoint read back.
     opened, restored = [], []
@@ -39,7 +39,7 @@ def test_pipeline_runs_every_stage_and_resumes(collect_config, tmp_path, monkeyp
     lam = json.loads((tmp_path / "out" / "cheetah-run" / "laom_labels" / "k2_s0" / "summary.json").read_text())["lam"]
     assert lam["held_out"]["eval_action_mse"] > 0 and lam["paper_metric"]["step"] == 4
     # The decoder trains on the frozen actor's outputs: its input size is the actor's output size.
-    spec = downstream.load_spec(str(tmp_path / "out" / "cheetah-run" / "laom_labels" / "k2_s0" / "decoder"))
+    spec = downstream.load_arch(str(tmp_path / "out" / "cheetah-run" / "laom_labels" / "k2_s0" / "decoder"))
     assert spec["latent_dim"] == 32 and spec["action_dim"] == 6
     # A second run finds the summary and trains nothing.
     path = tmp_path / "out" / "cheetah-run" / "bc" / "k2_s0" / "summary.json"
@@ -61,7 +61,7 @@ def test_downstream_errors_are_clear(tmp_path):
     with pytest.raises(ValueError, match="unknown variant"):
         downstream_configs.get_config("giant")
     with pytest.raises(ValueError, match="unknown method"):
-        pipeline.run(pipeline.PipelineSpec("vqvae", "", 2))
+        pipeline.run(pipeline.PipelineRun("vqvae", "", 2))
 
 
 def test_policy_is_evaluated_in_float32_whatever_it_trained_in(tmp_path, monkeypatch):

@@ -349,7 +349,7 @@ def test_lam_training_updates(name):
     warmup, total = meta["warmup_updates"], meta["total_updates"]
     tx = train_lam.make_optimizer(cfg, total, warmup)
     graphdef, state = nnx.split((model, nnx.Optimizer(model, tx, wrt=train_lam.trainable(model))))
-    spec = train_lam.StepSpec(
+    spec = train_lam.StepStatics(
         graphdef,
         None,
         (SIZES["batch_size"],),
@@ -686,7 +686,7 @@ def test_adamw_decouples_weight_decay_as_torch():
 def replayed_params(fx, meta):
     """Our augment.apply parameters from the reference's recorded draws."""
     draws = group(fx, "draws")
-    size, spec = meta["image_size"], augment.reference_spec(meta["image_size"])
+    size, spec = meta["image_size"], augment.reference_settings(meta["image_size"])
     assert (spec.shift_pad, spec.rotate_pad, spec.perspective_pad) == (
         meta["shift_pad"],
         meta["rotate_pad"],

@@ -4,7 +4,6 @@ from types import SimpleNamespace
 import pytest
 
 from experiments import fig9a_report, ladder_report, main_report
-from lam_jax import methods
 from lam_jax.evaluation import report
 from lam_jax.training import run_dir
 
@@ -78,11 +77,15 @@ def test_main_report_names_budgets_and_claims_only_separated_orderings(tmp_path)
     assert "- P(LAPO better than LAOM) = 0.00 [0.00, 0.00] (every run of one beats every run of the other)" in text
 
 
-def test_an_experiment_budget_applies_at_small_only_and_yields_to_given_overrides():
-    assert methods.budget(None, "small", ("num_steps=1200",)) == ("num_steps=1200",)
-    assert methods.budget(None, "smoke", ("num_steps=1200",)) == ()
-    assert methods.budget(["num_steps=3000"], "small", ("num_steps=1200",)) == ("num_steps=3000",)
-    assert methods.budget([], "small", ("num_steps=1200",)) == ()  # given, empty: the variant's own settings
+def test_experiment_configs_list_their_runs_and_budgets_at_small_only():
+    from configs import fig9a, main
+    assert main.get_config("small").lam_budget == ("num_steps=1200", "warmup_steps=360")
+    assert main.get_config("smoke").lam_budget == () and fig9a.get_config("paper").lam_budget == ()
+    rungs = {r.name: r for r in ladder_report.rungs("paper")}
+    assert rungs["latent"].overrides == ("latent_dim=8192", "max_offset=10")
+    assert rungs["supervision"].method == "laom_labels"
+    assert ladder_report.rungs("small,latent_dim=512")[2].overrides == ("latent_dim=512", "max_offset=10")
+    assert [rung for _, rung in main.get_config("small").lineup] == ["lapo", "augment", "supervision"]
 
 
 def _ladder_runs(online, ridge):
@@ -91,7 +94,7 @@ def _ladder_runs(online, ridge):
 
 
 def test_ladder_report_compares_the_conditions_with_ratio_intervals(tmp_path):
-    rungs = [r for r in ladder_report.rungs(1024) if r.name in ("lapo", "augment")]
+    rungs = [r for r in ladder_report.rungs("small") if r.name in ("lapo", "augment")]
     with_ = {"lapo": _ladder_runs([20.0, 22.0, 24.0], [18.0, 19.0, 20.0]),
              "augment": _ladder_runs([30.0, 31.0, 32.0], [28.0, 28.0, 28.0])}
     without = {"lapo": _ladder_runs([4.0, 5.0, 6.0], [2.0, 2.5, 3.0]),
@@ -119,7 +122,7 @@ def test_ratio_of_means_and_its_interval():
 
 
 def test_ladder_report_has_the_budget_curve(tmp_path):
-    rungs = [r for r in ladder_report.rungs(1024) if r.name in ("lapo", "augment")]
+    rungs = [r for r in ladder_report.rungs("small") if r.name in ("lapo", "augment")]
     results = {r.name: _ladder_runs([20.0, 22.0, 24.0], [18.0, 19.0, 20.0]) for r in rungs}
     point = lambda o, h: {"online_probe_mse": o, "ridge_probe_mse": h}  # noqa: E731
     budget = {"lapo": {str(s): {"1000": point(30.0 + s, 25.0), "3000": point(25.0, 22.0 + s)} for s in range(3)},

@@ -32,7 +32,7 @@ _NO_FILL = 1e9  # padding so large that nothing is zero-filled
 
 
 @dataclasses.dataclass(frozen=True)
-class AugmentSpec:
+class AugmentSettings:
     shift_pad: int
     rotate_pad: int
     perspective_pad: int
@@ -40,17 +40,17 @@ class AugmentSpec:
     distortion: float = 0.5
 
 
-def reference_spec(image_size: int) -> AugmentSpec:
+def reference_settings(image_size: int) -> AugmentSettings:
     """The reference's pads: 64 px -> shift 14, rotate 17; 128/256 px -> 28, 28; perspective 30.
 
     Other sizes (the reference refuses them) scale the 64 px pads in proportion.
     """
     if image_size == 64:
-        return AugmentSpec(14, 17, 30)
+        return AugmentSettings(14, 17, 30)
     if image_size in (128, 256):
-        return AugmentSpec(28, 28, 30)
+        return AugmentSettings(28, 28, 30)
     scale = image_size / 64
-    return AugmentSpec(round(14 * scale), round(17 * scale), round(30 * scale))
+    return AugmentSettings(round(14 * scale), round(17 * scale), round(30 * scale))
 
 
 def _translate(dx, dy):
@@ -94,35 +94,35 @@ def perspective_map(end, side: int, pad: float):
     return _translate(-o, -o) @ padded @ _translate(o, o)
 
 
-def _perspective_maps(key, shape, size: int, spec: AugmentSpec):
+def _perspective_maps(key, shape, size: int, settings: AugmentSettings):
     """torchvision RandomPerspective.get_params on the padded image; output -> input maps, unpadded."""
-    side = size + 2 * spec.perspective_pad
-    d = int(spec.distortion * (side // 2))
+    side = size + 2 * settings.perspective_pad
+    d = int(settings.distortion * (side // 2))
     lo = lambda k: jax.random.randint(k, shape, 0, d + 1)  # noqa: E731  (inclusive of d, as torch's randint(0, d+1))
     hi = lambda k: jax.random.randint(k, shape, side - d - 1, side)  # noqa: E731
     ks = jax.random.split(key, 8)
     end = jnp.stack([jnp.stack([lo(ks[0]), lo(ks[1])], -1), jnp.stack([hi(ks[2]), lo(ks[3])], -1),
                      jnp.stack([hi(ks[4]), hi(ks[5])], -1), jnp.stack([lo(ks[6]), hi(ks[7])], -1)], -2)
-    return perspective_map(end, side, spec.perspective_pad), end
+    return perspective_map(end, side, settings.perspective_pad), end
 
 
-def sample_params(key, batch: int, size: int, spec: AugmentSpec) -> dict:
+def sample_params(key, batch: int, size: int, settings: AugmentSettings) -> dict:
     """Per-image pipeline, per-stage output -> input maps [B, 2, 3, 3] and padding [B, 2]."""
     k_pipe, k_shift, k_rot, k_persp = jax.random.split(key, 4)
     pipeline = jax.random.randint(k_pipe, (batch,), 0, NUM_PIPELINES)
     ops = jnp.asarray(PIPELINES, jnp.int32)[pipeline]  # [B, 2]
-    shift = jax.random.randint(k_shift, (batch, 2, 2), 0, 2 * spec.shift_pad + 1) - spec.shift_pad
+    shift = jax.random.randint(k_shift, (batch, 2, 2), 0, 2 * settings.shift_pad + 1) - settings.shift_pad
     shift_maps = _translate(shift[..., 0].astype(jnp.float32), shift[..., 1].astype(jnp.float32))
-    angle = jax.random.uniform(k_rot, (NUM_PIPELINES, 2), minval=-spec.max_degrees, maxval=spec.max_degrees)
+    angle = jax.random.uniform(k_rot, (NUM_PIPELINES, 2), minval=-settings.max_degrees, maxval=settings.max_degrees)
     rot_maps = _rotation_maps(angle, size)[pipeline]  # shared by the images of one pipeline
-    persp_maps, corners = _perspective_maps(k_persp, (NUM_PIPELINES, 2), size, spec)
+    persp_maps, corners = _perspective_maps(k_persp, (NUM_PIPELINES, 2), size, settings)
     persp_maps = persp_maps[pipeline]
     eye = jnp.broadcast_to(jnp.eye(3), shift_maps.shape)
     is_op = lambda op: (ops == op)[..., None, None]  # noqa: E731
     maps = jnp.where(is_op(SHIFT), shift_maps, jnp.where(is_op(ROTATE), rot_maps,
                                                          jnp.where(is_op(PERSPECTIVE), persp_maps, eye)))
-    pad = jnp.where(ops == ROTATE, float(spec.rotate_pad),
-                    jnp.where(ops == PERSPECTIVE, float(spec.perspective_pad), _NO_FILL))
+    pad = jnp.where(ops == ROTATE, float(settings.rotate_pad),
+                    jnp.where(ops == PERSPECTIVE, float(settings.perspective_pad), _NO_FILL))
     return {"pipeline": pipeline, "maps": maps, "pad": pad, "shift": shift, "angle": angle,
             "corners": corners}
 
@@ -161,10 +161,10 @@ def apply(images: jax.Array, params: dict) -> jax.Array:
     return images
 
 
-def augment(key, images: jax.Array, spec: AugmentSpec | None = None) -> jax.Array:
+def augment(key, images: jax.Array, settings: AugmentSettings | None = None) -> jax.Array:
     """One call of the reference's Augmenter on normalised images [B, H, W, C] (square)."""
     b, h, w, _ = images.shape
     if h != w:
         raise ValueError(f"augmentations need square images, got {h}x{w}")
-    spec = spec or reference_spec(h)
-    return apply(images, sample_params(key, b, h, spec))
+    settings = settings or reference_settings(h)
+    return apply(images, sample_params(key, b, h, settings))

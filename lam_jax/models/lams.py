@@ -73,8 +73,8 @@ def _last_frame(stack):
 
 
 def _augmenter(enabled: bool, image_size: int):
-    spec = aug_lib.reference_spec(image_size)
-    return (lambda key, x: aug_lib.augment(key, x, spec)) if enabled else (lambda key, x: x)
+    settings = aug_lib.reference_settings(image_size)
+    return (lambda key, x: aug_lib.augment(key, x, settings)) if enabled else (lambda key, x: x)
 
 
 class LAPO(nnx.Module):

@@ -78,9 +78,9 @@ def _fit_kwargs(dcfg, stage_cfg, source, frame_stack, workdir, desc, extra: dict
                 log_cfg=metrics.log_settings(dcfg))
 
 
-def _actor(spec: dict) -> Actor:
-    return Actor(spec["frame_stack"], spec["out_dim"], spec["encoder_scale"], spec["num_res_blocks"],
-                 dtype=lams.DTYPES[spec["dtype"]], rngs=nnx.Rngs(spec.get("seed", 0)))
+def _actor(arch: dict) -> Actor:
+    return Actor(arch["frame_stack"], arch["out_dim"], arch["encoder_scale"], arch["num_res_blocks"],
+                 dtype=lams.DTYPES[arch["dtype"]], rngs=nnx.Rngs(arch.get("seed", 0)))
 
 
 def _check_stage(stage_cfg, source, desc: str) -> None:
@@ -90,15 +90,16 @@ def _check_stage(stage_cfg, source, desc: str) -> None:
 
 
 def _new_actor(dcfg, workdir: str, frame_stack: int, out_dim: int, kind: str, image_size: int) -> Actor:
-    spec = {"kind": kind, "frame_stack": frame_stack, "out_dim": out_dim, "encoder_scale": dcfg.bc.encoder_scale,
+    arch = {"kind": kind, "frame_stack": frame_stack, "out_dim": out_dim, "encoder_scale": dcfg.bc.encoder_scale,
             "num_res_blocks": dcfg.bc.encoder_num_res_blocks, "dtype": dcfg.dtype, "seed": dcfg.seed,
             "image_size": image_size}
     os.makedirs(workdir, exist_ok=True)
-    run_dir.write_json(os.path.join(workdir, "spec.json"), spec)
-    return _actor(spec)
+    run_dir.write_json(os.path.join(workdir, "spec.json"), arch)
+    return _actor(arch)
 
 
-def load_spec(workdir: str) -> dict:
+def load_arch(workdir: str) -> dict:
+    """An actor's or decoder's architecture (its folder's spec.json, the name older runs have too)."""
     path = os.path.join(workdir, "spec.json")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{workdir!r} is not a downstream stage folder (spec.json missing)")
@@ -110,11 +111,11 @@ def train_bc(dcfg, lam_dir: str, train, workdir: str, lam=None) -> Actor:
     """Actor o_t -> z(o_t, o_{t+1}) of the frozen LAM over every training transition; ``lam``: the
     (model, model_spec) of lam_dir's LAM in float32 when this process has just trained it."""
     _check_stage(dcfg.bc, train, "bc")
-    lam, lam_spec = lam or load_lam(lam_dir, dtype="float32")[1:]  # the reference labels outside autocast
-    check_frames(lam_spec, train, f"the LAM in {lam_dir}")
+    lam, lam_model_spec = lam or load_lam(lam_dir, dtype="float32")[1:]  # the reference labels outside autocast
+    check_frames(lam_model_spec, train, f"the LAM in {lam_dir}")
     latent, frozen = _frozen_fn(lam, "latent_action")
-    frame_stack = lam_spec["frame_stack"]
-    out_dim = _out_dim(latent, frozen, frame_stack, lam_spec["image_size"])
+    frame_stack = lam_model_spec["frame_stack"]
+    out_dim = _out_dim(latent, frozen, frame_stack, lam_model_spec["image_size"])
     actor = _new_actor(dcfg, workdir, frame_stack, out_dim, "bc", train.image_size)
     return fit(actor, train, inputs=lambda f, b: b["obs"], targets=latent, frozen=frozen,
                **_fit_kwargs(dcfg, dcfg.bc, train, frame_stack, workdir, "bc", {"lam": os.path.abspath(lam_dir)}))
@@ -135,31 +136,31 @@ def load_fitted(workdir: str, module: nnx.Module) -> nnx.Module:
 
 def load_actor(workdir: str, dtype: str | None = None) -> Actor:
     """The trained actor, computing in ``dtype`` (default: the dtype it was trained in)."""
-    spec = load_spec(workdir)
-    return load_fitted(workdir, _actor({**spec, "dtype": dtype or spec["dtype"]}))
+    arch = load_arch(workdir)
+    return load_fitted(workdir, _actor({**arch, "dtype": dtype or arch["dtype"]}))
 
 
 def train_decoder(dcfg, actor_dir: str, labeled, workdir: str, actor: Actor | None = None) -> ActionDecoder:
     """Decoder z -> a_t on the frozen actor's outputs for the labeled observations (``actor``: the one
     in actor_dir when this process has just trained it)."""
     _check_stage(dcfg.decoder, labeled, "decoder")
-    actor_spec = load_spec(actor_dir)
-    if "image_size" in actor_spec:  # actors trained before it was recorded have none
-        check_frames(actor_spec, labeled, f"the actor in {actor_dir}")
+    actor_arch = load_arch(actor_dir)
+    if "image_size" in actor_arch:  # actors trained before it was recorded have none
+        check_frames(actor_arch, labeled, f"the actor in {actor_dir}")
     graphdef, frozen = nnx.split(actor if actor is not None else load_actor(actor_dir))
-    spec = {"kind": "decoder", "latent_dim": actor_spec["out_dim"], "action_dim": labeled.action_dim,
+    arch = {"kind": "decoder", "latent_dim": actor_arch["out_dim"], "action_dim": labeled.action_dim,
             "hidden_dim": dcfg.decoder.hidden_dim, "dtype": dcfg.dtype, "seed": dcfg.seed}
     os.makedirs(workdir, exist_ok=True)
-    run_dir.write_json(os.path.join(workdir, "spec.json"), spec)
-    decoder = _decoder(spec)
+    run_dir.write_json(os.path.join(workdir, "spec.json"), arch)
+    decoder = _decoder(arch)
     return fit(decoder, labeled, inputs=lambda f, b: nnx.merge(graphdef, f)(b["obs"]), targets=lambda f, b: b["action"],
-               frozen=frozen, **_fit_kwargs(dcfg, dcfg.decoder, labeled, actor_spec["frame_stack"], workdir,
+               frozen=frozen, **_fit_kwargs(dcfg, dcfg.decoder, labeled, actor_arch["frame_stack"], workdir,
                                             "decoder", {"actor": os.path.abspath(actor_dir)}))
 
 
-def _decoder(spec: dict) -> ActionDecoder:
-    return ActionDecoder(spec["latent_dim"], spec["action_dim"], spec["hidden_dim"],
-                         dtype=lams.DTYPES[spec["dtype"]], rngs=nnx.Rngs(spec.get("seed", 0) + 1))
+def _decoder(arch: dict) -> ActionDecoder:
+    return ActionDecoder(arch["latent_dim"], arch["action_dim"], arch["hidden_dim"],
+                         dtype=lams.DTYPES[arch["dtype"]], rngs=nnx.Rngs(arch.get("seed", 0) + 1))
 
 
 def train_bc_scratch(dcfg, labeled, workdir: str, frame_stack: int = 3) -> Actor:
@@ -174,11 +175,11 @@ def load_policy(actor_dir: str, decoder_dir: str | None = None, actor: Actor | N
     """(policy uint8 stacks -> actions, frame_stack): decoder(actor(o)), or actor(o) alone, in float32
     whatever they were trained in (the reference evaluates outside autocast); ``actor`` and
     ``decoder``: the ones in those folders when this process has just trained them."""
-    actor_spec = load_spec(actor_dir)
-    actor = _float32(actor, _actor, actor_spec) if actor is not None else load_actor(actor_dir, dtype="float32")
+    actor_arch = load_arch(actor_dir)
+    actor = _float32(actor, _actor, actor_arch) if actor is not None else load_actor(actor_dir, dtype="float32")
     if decoder_dir:
-        spec = {**load_spec(decoder_dir), "dtype": "float32"}
-        decoder = _float32(decoder, _decoder, spec) if decoder is not None else load_fitted(decoder_dir, _decoder(spec))
+        arch = {**load_arch(decoder_dir), "dtype": "float32"}
+        decoder = _float32(decoder, _decoder, arch) if decoder is not None else load_fitted(decoder_dir, _decoder(arch))
     # jax.jit on the split state: nnx.jit walks the module graph on every call (about 4 ms on one
     # core, measured), and evaluation calls the policy once per environment step.
     graphdef, state = nnx.split((actor, decoder))
@@ -189,12 +190,12 @@ def load_policy(actor_dir: str, decoder_dir: str | None = None, actor: Actor | N
         out = act(obs)
         return dec(out) if dec is not None else out
 
-    return (lambda obs: np.asarray(policy(state, obs))), actor_spec["frame_stack"]
+    return (lambda obs: np.asarray(policy(state, obs))), actor_arch["frame_stack"]
 
 
-def _float32(module, make, spec: dict):
+def _float32(module, make, arch: dict):
     """A trained module's weights (on one device, as restored ones) in a copy computing in float32."""
-    template = nnx.eval_shape(lambda: make({**spec, "dtype": "float32"}))
+    template = nnx.eval_shape(lambda: make({**arch, "dtype": "float32"}))
     return nnx.merge(nnx.graphdef(template), jax.device_put(nnx.state(module), jax.devices()[0]))
 
 

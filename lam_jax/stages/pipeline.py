@@ -2,7 +2,7 @@
 
 methods: lapo, laom, laom_labels (LAM -> BC on latents -> decoder on the actor's outputs for the
 labeled data -> evaluation), idm (supervised IDM -> BC on its predicted actions -> evaluation), bc
-(BC from scratch on the labeled data -> evaluation). Writes ``{spec.folder}/summary.json``; a run
+(BC from scratch on the labeled data -> evaluation). Writes ``{pipe.folder}/summary.json``; a run
 whose summary exists is returned as it is.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from lam_jax.training import restore, run_dir
 
 
 @dataclasses.dataclass
-class PipelineSpec:
+class PipelineRun:
     method: str
     dataset: str
     labeled: int
@@ -43,50 +43,50 @@ class PipelineSpec:
         return os.path.join(self.out, task, self.method, f"k{self.labeled}_s{self.seed}")
 
 
-def _lam_config(spec: PipelineSpec):
-    if spec.method == "bc":
+def _lam_config(pipe: PipelineRun):
+    if pipe.method == "bc":
         return None
-    return methods.lam_config(spec.method, spec.variant, spec.dataset, os.path.join(spec.folder, "lam"),
-                              [f"seed={spec.seed}", f"labeled_trajectories={spec.labeled}", *spec.lam_overrides])
+    return methods.lam_config(pipe.method, pipe.variant, pipe.dataset, os.path.join(pipe.folder, "lam"),
+                              [f"seed={pipe.seed}", f"labeled_trajectories={pipe.labeled}", *pipe.lam_overrides])
 
 
-def finished(spec: PipelineSpec) -> dict | None:
+def finished(pipe: PipelineRun) -> dict | None:
     """The pipeline's summary when it has finished, else None; it stands in only for the same LAM
     settings (a LAM trained under others raises ConfigMismatchError)."""
-    path = os.path.join(spec.folder, "summary.json")
+    path = os.path.join(pipe.folder, "summary.json")
     if not os.path.exists(path):
         return None
-    lam_cfg = _lam_config(spec)
+    lam_cfg = _lam_config(pipe)
     if lam_cfg is not None:
         pretrain.finished(lam_cfg)
     with open(path) as f:
         return json.load(f)
 
 
-def downstream_config(spec: PipelineSpec):
-    dcfg = downstream_configs.get_config(",".join([spec.variant, *spec.downstream_overrides]))
-    dcfg.seed = spec.seed
-    if spec.eval_split:
-        dcfg.eval.split = spec.eval_split
+def downstream_config(pipe: PipelineRun):
+    dcfg = downstream_configs.get_config(",".join([pipe.variant, *pipe.downstream_overrides]))
+    dcfg.seed = pipe.seed
+    if pipe.eval_split:
+        dcfg.eval.split = pipe.eval_split
     return dcfg
 
 
-def run(spec: PipelineSpec, progress: bool = True) -> dict:
-    methods.check(spec.method)
-    out = spec.folder
+def run(pipe: PipelineRun, progress: bool = True) -> dict:
+    methods.check(pipe.method)
+    out = pipe.folder
     summary_path = os.path.join(out, "summary.json")
-    lam_dir, cfg = os.path.join(out, "lam"), _lam_config(spec)
-    done = finished(spec)
+    lam_dir, cfg = os.path.join(out, "lam"), _lam_config(pipe)
+    done = finished(pipe)
     if done is not None:
         return done
-    dcfg = downstream_config(spec)
-    train = spec.train
-    labeled = train.subset(train.dataset.labeled_indices(spec.labeled))
-    summary = {"method": spec.method, "labeled": spec.labeled, "seed": spec.seed, "variant": spec.variant,
-               "dataset": spec.dataset, "task": train.dataset.metadata["settings"]["env"]["task"],
+    dcfg = downstream_config(pipe)
+    train = pipe.train
+    labeled = train.subset(train.dataset.labeled_indices(pipe.labeled))
+    summary = {"method": pipe.method, "labeled": pipe.labeled, "seed": pipe.seed, "variant": pipe.variant,
+               "dataset": pipe.dataset, "task": train.dataset.metadata["settings"]["env"]["task"],
                "preset": train.dataset.metadata["settings"]["env"]["preset"]}
     actor_dir, decoder_dir, decoder = os.path.join(out, "actor"), None, None
-    if spec.method == "bc":
+    if pipe.method == "bc":
         actor = downstream.train_bc_scratch(dcfg, labeled, actor_dir)
     else:  # each stage takes the previous one's model in memory (from disk only when that one was reused)
         report, lam = pretrain.finished(cfg), None
@@ -96,7 +96,7 @@ def run(spec: PipelineSpec, progress: bool = True) -> dict:
                                            trained.model_spec)
         summary["lam"] = {k: report.get(k) for k in ("paper_metric", "held_out", "params", "num_steps")}
         actor = downstream.train_bc(dcfg, lam_dir, train, actor_dir, lam)
-        if methods.uses_decoder(spec.method):
+        if methods.uses_decoder(pipe.method):
             decoder_dir = os.path.join(out, "decoder")
             decoder = downstream.train_decoder(dcfg, actor_dir, labeled, decoder_dir, actor)
     policy, frame_stack = downstream.load_policy(actor_dir, decoder_dir, actor, decoder)

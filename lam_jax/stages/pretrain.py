@@ -116,7 +116,7 @@ def train(cfg, progress: bool = True, train_split: DatasetEpisodes | None = None
     trainer = Trainer(cfg, src.train, src.labeled, workdir=cfg.workdir)
     final = trainer.run(progress=progress)
     model = trainer.model
-    report = {"method": cfg.model.name, "variant": cfg.get("variant", ""),
+    report = {"model": cfg.model.name, "variant": cfg.get("variant", ""),
               "labeled_loss_coef": cfg.model.labeled_loss_coef, "num_steps": trainer.num_steps,
               "batch_size": cfg.batch_size, "params": lams.counted_params(model), "final_metrics": final,
               "paper_metric": paper_metric(cfg.workdir) if sharding.is_main_process() else {}}
@@ -127,4 +127,4 @@ def train(cfg, progress: bool = True, train_split: DatasetEpisodes | None = None
         run_dir.write_json(os.path.join(cfg.workdir, "report.json"), report)
         if "held_out" in report:
             log_held_out(cfg, cfg.workdir, report["held_out"], trainer.num_steps)
-    return Pretrained(report, model, trainer.spec)
+    return Pretrained(report, model, trainer.model_spec)

@@ -15,15 +15,15 @@ from lam_jax.training.restore import check_frames, load_lam
 
 def run(workdir: str, dataset: str = "", train_split: str = "train", eval_split: str = "eval",
         l2: float = 1e-3, out: str = "", progress: bool = True) -> dict:
-    cfg, model, spec = load_lam(workdir)
+    cfg, model, model_spec = load_lam(workdir)
     dataset = dataset or cfg.data.path
     if not dataset:
         raise ValueError("the run was trained on synthetic data; pass a dataset path to probe on")
     key = cfg.data.get("action_key", "reference")
     train = DatasetEpisodes(dataset, train_split, action_key=key)
     evals = DatasetEpisodes(dataset, eval_split, action_key=key, dataset=train.dataset)
-    check_frames(spec, train, f"the LAM in {workdir}")
-    held_out = held_out_report(model, train, evals, spec["frame_stack"], lams.predicts_actions(cfg.model),
+    check_frames(model_spec, train, f"the LAM in {workdir}")
+    held_out = held_out_report(model, train, evals, model_spec["frame_stack"], lams.predicts_actions(cfg.model),
                                           l2, progress)
     report = {"workdir": workdir, "dataset": dataset, "train_split": train_split, "eval_split": eval_split, "l2": l2,
               **held_out}

@@ -1,4 +1,4 @@
-"""Load a trained LAM (config, model, spec) from its workdir: how later stages hand off."""
+"""Load a trained LAM (config, model, model_spec) from its workdir: how later stages hand off."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ from lam_jax.training.train_lam import build_train_state
 
 
 def load_lam(workdir: str, step: int | None = None, dtype: str | None = None):
-    """Returns (cfg, model, spec) restored from the latest (or given) checkpoint of a pretraining run;
+    """Returns (cfg, model, model_spec) restored from the latest (or given) checkpoint of a pretraining run;
     ``dtype`` replaces the model's compute dtype (its parameters are float32 either way)."""
     for name in ("config.json", "model_spec.json"):
         if not os.path.isfile(os.path.join(workdir, name)):
@@ -24,30 +24,30 @@ def load_lam(workdir: str, step: int | None = None, dtype: str | None = None):
     if dtype:
         cfg.model.dtype = dtype
     with open(os.path.join(workdir, "model_spec.json")) as f:
-        spec = json.load(f)
+        model_spec = json.load(f)
     ckpt = require_checkpoint(os.path.join(workdir, "checkpoints"))
     step = ckpt.latest_step() if step is None else step
-    graphdef, state = build_train_state(cfg, spec)
+    graphdef, state = build_train_state(cfg, model_spec)
     restored = restore_state(ckpt, step, state)
     ckpt.close()
     model = nnx.merge(graphdef, restored)[0]
-    return cfg, model, spec
+    return cfg, model, model_spec
 
 
-def recast(cfg, spec: dict, model, dtype: str):
+def recast(cfg, model_spec: dict, model, dtype: str):
     """``model`` (a LAM just trained under ``cfg``) computing in ``dtype``: the weights are float32
     either way, so this equals ``load_lam(workdir, dtype=dtype)`` without reading the checkpoint."""
     model_cfg = ml_collections.ConfigDict({**cfg.model.to_dict(), "dtype": dtype})
-    shape = {k: spec[k] for k in ("image_size", "frame_stack", "action_dim", "state_dim")}
+    shape = {k: model_spec[k] for k in ("image_size", "frame_stack", "action_dim", "state_dim")}
     template = nnx.eval_shape(lambda: make_model(model_cfg, **shape, seed=cfg.seed))
     return nnx.merge(nnx.graphdef(template), nnx.state(model))
 
 
-def check_frames(spec: dict, source, trained: str) -> None:
+def check_frames(model_spec: dict, source, trained: str) -> None:
     """A trained model sees frames of one size: another dataset's must match, named before anything
     is compiled or written (else a shape error deep inside XLA)."""
-    if spec["image_size"] != source.image_size:
+    if model_spec["image_size"] != source.image_size:
         where = getattr(source, "path", "the data")
-        raise ValueError(f"{trained} was trained on {spec['image_size']} px frames but {where} holds "
-                         f"{source.image_size} px frames: give --dataset a dataset of {spec['image_size']} px "
+        raise ValueError(f"{trained} was trained on {model_spec['image_size']} px frames but {where} holds "
+                         f"{source.image_size} px frames: give --dataset a dataset of {model_spec['image_size']} px "
                          "(or train on this one)")

@@ -114,16 +114,16 @@ def model_spec(cfg, source) -> dict:
             "windows_per_epoch": windows}
 
 
-def build_train_state(cfg, spec: dict):
+def build_train_state(cfg, model_spec: dict):
     """(graphdef, state) of the (model, optimiser) pair; the layout every checkpoint uses."""
-    model = lams.make_model(cfg.model, image_size=spec["image_size"], frame_stack=spec["frame_stack"],
-                              action_dim=spec["action_dim"], state_dim=spec["state_dim"], seed=cfg.seed)
-    tx = make_optimizer(cfg, spec["num_steps"], spec["warmup_steps"])
+    model = lams.make_model(cfg.model, image_size=model_spec["image_size"], frame_stack=model_spec["frame_stack"],
+                              action_dim=model_spec["action_dim"], state_dim=model_spec["state_dim"], seed=cfg.seed)
+    tx = make_optimizer(cfg, model_spec["num_steps"], model_spec["warmup_steps"])
     return nnx.split((model, nnx.Optimizer(model, tx, wrt=trainable(model))))
 
 
 @dataclasses.dataclass(frozen=True)
-class StepSpec:
+class StepStatics:
     """Everything static about a train step. Steps with equal specs share one compiled program
     (so several Trainers in one process, e.g. a sweep, compile once)."""
     graphdef: Any
@@ -138,8 +138,8 @@ class StepSpec:
     num_steps: int
 
 
-def _update(spec: StepSpec, state, health, batch, key, step):
-    model, optimizer = nnx.merge(spec.graphdef, state)
+def _update(statics: StepStatics, state, health, batch, key, step):
+    model, optimizer = nnx.merge(statics.graphdef, state)
     (loss, metrics), grads = nnx.value_and_grad(
         lambda m: m.loss(batch, key), argnums=nnx.DiffState(0, trainable(model)), has_aux=True)(model)
     groups = _param_groups(grads)
@@ -147,15 +147,15 @@ def _update(spec: StepSpec, state, health, batch, key, step):
                                              grads, groups))
     optimizer.update(model, grads)
     if hasattr(model, "ema_update"):
-        model.ema_update(jnp.where(step % spec.target_update_every == 0, spec.ema_tau, 0.0))
+        model.ema_update(jnp.where(step % statics.target_update_every == 0, statics.ema_tau, 0.0))
     new_state, health = loop.guard(nnx.state((model, optimizer)), state, health, step, loss, grad_norm)
-    schedule = optim.linear_warmup_decay(spec.learning_rate, spec.warmup_steps, spec.num_steps)
+    schedule = optim.linear_warmup_decay(statics.learning_rate, statics.warmup_steps, statics.num_steps)
     return new_state, health, dict(metrics, loss=loss, grad_norm=grad_norm, learning_rate=schedule(step))
 
 
-def _make_batch(spec: StepSpec, data, labeled, key):
-    samplers = [sampling.make_device_sampler(spec.mesh, bs, spec.frame_stack, spec.max_offset)
-                for bs in spec.batch_sizes]
+def _make_batch(statics: StepStatics, data, labeled, key):
+    samplers = [sampling.make_device_sampler(statics.mesh, bs, statics.frame_stack, statics.max_offset)
+                for bs in statics.batch_sizes]
     k_batch, k_lab = jax.random.split(key)
     batch = samplers[0](data, k_batch)
     if labeled is not None:
@@ -168,16 +168,16 @@ def _step_keys(rng, step):
 
 
 @functools.partial(jax.jit, static_argnums=0, donate_argnums=(1, 2))
-def jit_train_step(spec: StepSpec, state, health, data, labeled, rng, step):
+def jit_train_step(statics: StepStatics, state, health, data, labeled, rng, step):
     """One update with on-device sampling: (state, health, metrics)."""
     k_batch, k_loss = _step_keys(rng, step)
-    return _update(spec, state, health, _make_batch(spec, data, labeled, k_batch), k_loss, step)
+    return _update(statics, state, health, _make_batch(statics, data, labeled, k_batch), k_loss, step)
 
 
 @functools.partial(jax.jit, static_argnums=0, donate_argnums=(1, 2))
-def jit_streaming_step(spec: StepSpec, state, health, batch, rng, step):
+def jit_streaming_step(statics: StepStatics, state, health, batch, rng, step):
     """One update on a batch sampled on the host (streaming mode)."""
-    return _update(spec, state, health, batch, _step_keys(rng, step)[1], step)
+    return _update(statics, state, health, batch, _step_keys(rng, step)[1], step)
 
 
 jit_update = jax.jit(_update, static_argnums=0)
@@ -185,15 +185,15 @@ PREVIEW_WINDOWS = 4
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def jit_previews(spec: StepSpec, state, data, labeled, batch, key):
+def jit_previews(statics: StepStatics, state, data, labeled, batch, key):
     """The model's ``previews`` on the first windows of a batch (sampled as a step samples, or given),
     replicated so that every process holds them."""
     if batch is None:
-        batch = _make_batch(spec, data, labeled, jax.random.fold_in(key, 1))
+        batch = _make_batch(statics, data, labeled, jax.random.fold_in(key, 1))
     few = jax.tree.map(lambda x: x[:PREVIEW_WINDOWS], {k: v for k, v in batch.items() if k != "labeled"})
-    model = nnx.merge(spec.graphdef, state)[0]
+    model = nnx.merge(statics.graphdef, state)[0]
     views = model.previews(few, key) if hasattr(model, "previews") else {}
-    return jax.lax.with_sharding_constraint(views, sharding.replicated(spec.mesh))
+    return jax.lax.with_sharding_constraint(views, sharding.replicated(statics.mesh))
 
 
 def grid(views) -> np.ndarray:
@@ -221,9 +221,9 @@ class Trainer:
             raise ValueError(f"episodes of {train.length} steps are too short for max_offset {cfg.max_offset}")
         sharding.initialize_distributed(cfg.distributed)
         self.mesh = mesh or sharding.make_mesh(cfg.num_devices)
-        self.spec = model_spec(cfg, train)
-        self.num_steps = self.spec["num_steps"]
-        self.graphdef, state = build_train_state(cfg, self.spec)
+        self.model_spec = model_spec(cfg, train)
+        self.num_steps = self.model_spec["num_steps"]
+        self.graphdef, state = build_train_state(cfg, self.model_spec)
         self.state = sharding.put_replicated(state, self.mesh)
         self.health = loop.new_health(self.mesh)  # first non-finite step, or -1
         self.base_key = sharding.put_replicated(jax.random.PRNGKey(cfg.seed), self.mesh)
@@ -240,26 +240,26 @@ class Trainer:
         else:
             placed = [sampling.place_episodes(src, self.mesh) for src in sources]
             self.data, self.labeled = placed[0], (placed[1] if self.use_labels else None)
-        self.step_spec = StepSpec(self.graphdef, self.mesh, batches, cfg.frame_stack, cfg.max_offset,
+        self.statics = StepStatics(self.graphdef, self.mesh, batches, cfg.frame_stack, cfg.max_offset,
                                   float(cfg.model.ema_tau), int(cfg.model.target_update_every),
-                                  float(cfg.learning_rate), self.spec["warmup_steps"], self.num_steps)
+                                  float(cfg.learning_rate), self.model_spec["warmup_steps"], self.num_steps)
 
-    # -- the compiled steps, bound to this trainer's spec and RNG key -----------------------------
+    # -- the compiled steps, bound to this trainer's statics and RNG key --------------------------
     def train_step(self, state, health, data, labeled, step):
-        return jit_train_step(self.step_spec, state, health, data, labeled, self.base_key, step)
+        return jit_train_step(self.statics, state, health, data, labeled, self.base_key, step)
 
     def update_step(self, state, health, batch, key, step):
-        return jit_update(self.step_spec, state, health, batch, key, step)
+        return jit_update(self.statics, state, health, batch, key, step)
 
     def make_batch(self, data, labeled, key):
-        return _make_batch(self.step_spec, data, labeled, key)
+        return _make_batch(self.statics, data, labeled, key)
 
     def previews(self, carry, step) -> dict:
         """Images of what the model sees and does on a few windows of this step's batch (collective:
         every process calls it): {tag: uint8 [H, W, 3]} grids, one row per window."""
         key = jax.random.fold_in(carry["rng"], step)
         batch = self._host_batch(step) if self.streaming else None
-        views = jit_previews(self.step_spec, carry["state"], self.data, self.labeled, batch, key)
+        views = jit_previews(self.statics, carry["state"], self.data, self.labeled, batch, key)
         return {tag: grid(np.asarray(x)) for tag, x in sharding.local_copy(views).items()}
 
     def _host_batch(self, step):
@@ -285,17 +285,17 @@ class Trainer:
                                     fallback=cfg.get("resume_fallback", True),
                                     log_cfg=log_cfg)
         if self.workdir and sharding.is_main_process():
-            run_dir.write_json(os.path.join(self.workdir, "model_spec.json"), self.spec)
+            run_dir.write_json(os.path.join(self.workdir, "model_spec.json"), self.model_spec)
         carry, start = train_loop.resume(Carry(state=self.state, health=self.health, rng=self.base_key))
         streaming_step = train_step = None
         if start < num_steps:
             # Compiled ahead of the loop: XLA's FLOP count for the logs' TFLOP/s and MFU, and with several
             # processes, compile first, then meet (the first collective's set-up waits only 30 s).
             if self.streaming:
-                streaming_step = jit_streaming_step.lower(self.step_spec, carry["state"], carry["health"],
+                streaming_step = jit_streaming_step.lower(self.statics, carry["state"], carry["health"],
                                                           self._host_batch(start), carry["rng"], start).compile()
             else:
-                train_step = jit_train_step.lower(self.step_spec, carry["state"], carry["health"], self.data,
+                train_step = jit_train_step.lower(self.statics, carry["state"], carry["health"], self.data,
                                                   self.labeled, carry["rng"], start).compile()
             if jax.process_count() > 1:
                 sharding.barrier("compiled", int(cfg.distributed.get("initialization_timeout", 900)))
