@@ -15,19 +15,20 @@ OUT = flags.DEFINE_string("out", "", "this stage's output folder")
 
 
 def dataset_of_lam(lam_dir: str) -> str:
-    path = os.path.join(lam_dir, "config.json")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{lam_dir!r} is not a pretraining run (config.json missing)")
-    with open(path) as f:
-        return json.load(f)["data"]["path"]
+    return _trained_on(lam_dir, "a pretraining run", lambda c: c["data"]["path"])
 
 
 def dataset_of_actor(actor_dir: str) -> str:
-    path = os.path.join(actor_dir, "config.json")
+    return _trained_on(actor_dir, "a trained actor", lambda c: c.get("dataset", ""))
+
+
+def _trained_on(folder: str, what: str, get) -> str:
+    """The dataset a stage's folder was trained on, from its config.json."""
+    path = os.path.join(folder, "config.json")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{actor_dir!r} is not a trained actor (config.json missing)")
+        raise FileNotFoundError(f"{folder!r} is not {what} (config.json missing)")
     with open(path) as f:
-        return json.load(f).get("dataset", "")
+        return get(json.load(f))
 
 
 def require(value: str, flag: str) -> str:

@@ -119,10 +119,6 @@ class DatasetEpisodes:
                                self.action_key, self.dataset)
 
 
-def load_all(source) -> Episodes:
-    return source.load(range(source.num_episodes))
-
-
 def synthetic_episodes(num_episodes: int, length: int, image_size: int = 64, seed: int = 0,
                        distractor: bool = True) -> Episodes:
     """A controllable square on a (optionally moving, action-independent) striped background.
