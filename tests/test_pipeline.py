@@ -7,6 +7,8 @@ import pytest
 from configs import downstream as downstream_configs
 from data_pipeline import rlds_dataset
 from data_pipeline.make_dataset import build_dataset
+from lam_jax.data import sampling
+from lam_jax.devices import sharding
 from lam_jax.stages import downstream, pipeline
 from lam_jax.training import checkpoint
 
@@ -16,15 +18,22 @@ def test_pipeline_runs_every_stage_and_resumes(collect_config, tmp_path, monkeyp
     lam_set = ("num_steps=4", "log_every=2", "save_every=2")
     specs = [pipeline.PipelineRun(m, dataset, 2, 0, "smoke", str(tmp_path / "out"), lam_set)
              for m in ("laom_labels", "bc")]
-    # Stages hand on in memory: one dataset handle per pipeline, no checkpoint read back.
-    opened, restored = [], []
-    init, restore = rlds_dataset.TrajectoryDataset.__init__, checkpoint.Checkpointer.restore
+    # Stages hand on in memory: one dataset handle per pipeline, no checkpoint read back, and each of
+    # the training split, the LAM's labeled batch and the decoder's labeled data decoded once, when
+    # placed on the devices (rows padded to the 4 devices: the held-out probes and BC decode none).
+    opened, decoded, restored = [], [], []
+    init, episode = rlds_dataset.TrajectoryDataset.__init__, rlds_dataset.TrajectoryDataset.episode
+    restore = checkpoint.Checkpointer.restore
     monkeypatch.setattr(rlds_dataset.TrajectoryDataset, "__init__", lambda self, *a: opened.append(a) or init(self, *a))
+    monkeypatch.setattr(rlds_dataset.TrajectoryDataset, "episode", lambda self, split, i: decoded.append(split)
+                        or episode(self, split, i))
     monkeypatch.setattr(checkpoint.Checkpointer, "restore", lambda self, *a: restored.append(a) or restore(self, *a))
     for spec in specs:
-        opened.clear()
+        opened.clear(), decoded.clear()
         s = pipeline.run(spec, progress=False)
         assert len(opened) == 1 and restored == [], (spec.method, opened, restored)
+        rows = len(sampling.episode_rows(spec.train.num_episodes, sharding.make_mesh(0)))
+        assert decoded.count("train") <= 3 * rows, (spec.method, decoded.count("train"))
         ev = s["eval"]
         assert len(ev["returns"]) == 1 and np.isfinite(ev["returns"]).all() and ev["env"]["split"] == "train"
         assert ev["normalized_return"] == pytest.approx(ev["mean_return"] / 823.0)  # the paper's normaliser

@@ -11,6 +11,7 @@ import concurrent.futures
 import dataclasses
 import os
 
+import jax
 import numpy as np
 
 DECODE_THREADS = min(8, os.cpu_count() or 1)
@@ -101,6 +102,9 @@ class DatasetEpisodes:
         return len(self.indices)
 
     def load(self, indices) -> Episodes:
+        if self.placed and jax.process_count() == 1:  # on the devices already: read back, not decoded again
+            rows, placed = np.asarray(list(indices), np.int64), next(iter(self.placed.values()))
+            return Episodes(*(np.asarray(placed[k][rows]) for k in ("frames", "actions", "states")))
         idx = [int(self.indices[i]) for i in indices]
         n = len(idx)
         out = Episodes(np.empty((n, self.length, self.image_size, self.image_size, 3), np.uint8),
