@@ -3,7 +3,6 @@ started), summed over the invocations that trained something into OUT/cost.json,
 invocation that only reuses finished runs leaves the report unchanged."""
 from __future__ import annotations
 
-import json
 import os
 import resource
 import time
@@ -31,7 +30,6 @@ class Meter:
             total = {**total, "wall_s": total["wall_s"] + time.time() - self.wall0,
                      "cpu_s": total["cpu_s"] + _cpu_s() - self.cpu0,
                      "runs_made": total["runs_made"] + runs_made, "invocations": total["invocations"] + 1}
-            os.makedirs(out, exist_ok=True)
             run_dir.write_json(os.path.join(out, FILE), total)
         return total
 
@@ -40,8 +38,7 @@ def read(out: str) -> dict | None:
     path = os.path.join(out, FILE)
     if not os.path.exists(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    return run_dir.read_json(path)
 
 
 def line(total: dict | None) -> str:

@@ -5,7 +5,6 @@
 
 Writes results.json, fig9a.md (mean ± 95% CI over seeds) and fig9a.png; finished runs are reused.
 """
-import json
 import os
 import sys
 
@@ -17,6 +16,7 @@ from ml_collections import config_flags  # noqa: E402
 from experiments import fig9a_report, parallel  # noqa: E402
 from configs import fig9a as fig9a_config  # noqa: E402
 from lam_jax.stages import datasets  # noqa: E402
+from lam_jax.training import run_dir  # noqa: E402
 
 _LABELED = flags.DEFINE_list("labeled", "2,4,8,16", "label budgets k")
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
@@ -43,9 +43,8 @@ def main(argv):
     for ((method, k, seed), job), pretrained in zip(jobs.items(), reports):
         results[method][str(k)][str(seed)] = fig9a_report.result(pretrained, job.workdir)
     command = "python -m experiments.fig9a " + " ".join(sys.argv[1:])
-    os.makedirs(_OUT.value, exist_ok=True)
-    with open(os.path.join(_OUT.value, "results.json"), "w") as f:
-        json.dump({"dataset": dataset, "command": command, "results": results}, f, indent=1)
+    run_dir.write_json(os.path.join(_OUT.value, "results.json"), {"dataset": dataset, "command": command,
+                                                                  "results": results})
     print(f"report: {fig9a_report.write_report(_OUT.value, results, budgets, dataset, command)}")
 
 

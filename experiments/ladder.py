@@ -14,7 +14,6 @@ the kept checkpoints (ladder_budget.png). Finished rung-seed runs are reused, so
 ladder resumes.
 """
 import copy
-import json
 import os
 import sys
 
@@ -26,6 +25,7 @@ from ml_collections import config_flags  # noqa: E402
 from configs import ladder as ladder_config  # noqa: E402
 from experiments import cost, ladder_report, parallel  # noqa: E402
 from lam_jax.stages import datasets  # noqa: E402
+from lam_jax.training import run_dir  # noqa: E402
 
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
 _VARIANT = flags.DEFINE_string("variant", "small", "LAM config variant")
@@ -82,14 +82,12 @@ def main(argv):
             r = {str(s): ladder_report.budget_point(job.workdir, s) for s in steps}
         results[condition].setdefault(rung, {})[str(seed)] = r
     command = "python -m experiments.ladder " + " ".join(sys.argv[1:])
-    os.makedirs(_OUT.value, exist_ok=True)
-    with open(os.path.join(_OUT.value, "results.json"), "w") as f:
-        json.dump({"dataset": dataset, "clean_dataset": clean_dataset, "variant": _VARIANT.value, "command": command,
-                   "overrides": _SET.value,
-                   "rungs": {r.name: {"label": r.label, "method": r.method, "overrides": r.overrides}
-                             for r in chosen}, "results": results["with"],
-                   "clean_results": results.get("without", {}), "budget_steps": steps,
-                   "budget_results": results.get("budget", {})}, f, indent=1)
+    run_dir.write_json(os.path.join(_OUT.value, "results.json"), {
+        "dataset": dataset, "clean_dataset": clean_dataset, "variant": _VARIANT.value, "command": command,
+        "overrides": _SET.value, "rungs": {r.name: {"label": r.label, "method": r.method, "overrides": r.overrides}
+                                           for r in chosen}, "results": results["with"],
+        "clean_results": results.get("without", {}), "budget_steps": steps,
+        "budget_results": results.get("budget", {})})
     notes = ["How the `small` regime was chosen, and what else was tried: `reports/ladder/regime_search.md`.",
              cost.line(meter.add(_OUT.value, to_train))]
     path = ladder_report.write_report(_OUT.value, results["with"], chosen, dataset, command, notes,

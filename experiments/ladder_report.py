@@ -7,7 +7,6 @@ the training batch at the last step) and our held-out ridge probe (eval split, u
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 
@@ -76,10 +75,8 @@ def clean_section(out: str, results: dict, clean: dict, ladder: list[Rung], clea
                  for r in both for cond, res in (("with", results), ("without", clean))}
         lines += ["", "Every pair, " + title.lower() + ":"] + [f"- {x}" for x in report.orderings(named, True)] + [""]
     report.grouped_bar_plot(os.path.join(out, "ladder_clean.png"), [r.label for r in both],
-                            {"with distractors": [report.summarize(values(results, r, "online_probe_mse"))
-                                                  for r in both],
-                             "without distractors": [report.summarize(values(clean, r, "online_probe_mse"))
-                                                     for r in both]},
+                            {f"{c} distractors": [report.summarize(values(res, r, "online_probe_mse")) for r in both]
+                             for c, res in (("with", results), ("without", clean))},
                             "online probe MSE (paper metric, raw actions)",
                             title="Distractors: online probe with and without (lower is better)")
     return lines + ["![with and without distractors](ladder_clean.png)"]
@@ -97,8 +94,7 @@ def budget_point(workdir: str, step: int) -> dict:
     the held-out ridge probe of the model restored there (cached in the run folder)."""
     path = os.path.join(workdir, f"budget_step{step}.json")
     if os.path.exists(path):
-        with open(path) as f:
-            return json.load(f)
+        return run_dir.read_json(path)
     cfg, model, model_spec = load_lam(workdir, step=step)
     rows = [r for r in read_jsonl(os.path.join(workdir, "metrics.jsonl"))
             if r["step"] <= step and "probe/latent_action_mse" in r]

@@ -12,21 +12,22 @@ environment. A random policy's return is measured in the same setting for scale.
 run again (datasets, checkpoints, finished runs), and a second run reproduces the numbers.
 """
 import concurrent.futures
-import json
 import os
 import sys
 
 from experiments import runtime  # noqa: F401
 
+import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from configs import collect as collect_configs  # noqa: E402
+from data_pipeline import vec_env  # noqa: E402
 from configs import main as main_config  # noqa: E402
 from lam_jax.data.episodes import DatasetEpisodes  # noqa: E402
 from experiments import ladder_report, main_report, parallel  # noqa: E402
 from lam_jax.training import run_dir  # noqa: E402
-from lam_jax.stages import baselines, datasets, downstream, pipeline  # noqa: E402
+from lam_jax.stages import datasets, downstream, pipeline  # noqa: E402
 
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
 _LABELED = flags.DEFINE_integer("labeled", 4, "labeled trajectories k")
@@ -73,14 +74,14 @@ def main(argv):
 
 
 def _random_policy(path: str, env_cfg, action_dim: int, dcfg) -> list[float]:
-    """A uniformly random policy's returns in the evaluation setting, measured once and kept in ``path``."""
+    """A uniformly random policy's returns in the evaluation setting, measured once and kept in ``path``:
+    actions ~ U[-1, 1]^A from a fixed generator (the same numbers every run)."""
     if not os.path.exists(path):
-        seeds = [dcfg.eval.seed + i for i in range(dcfg.eval.episodes)]
-        returns = baselines.random_policy_returns(env_cfg, action_dim, seeds, dcfg.eval.workers,
-                                                  dcfg.eval.max_steps or None, progress=False)
+        seeds, rng = [dcfg.eval.seed + i for i in range(dcfg.eval.episodes)], np.random.default_rng(0)
+        returns = vec_env.run_episodes(lambda obs: rng.uniform(-1, 1, (len(obs), action_dim)), env_cfg, seeds, 1,
+                                       dcfg.eval.workers, dcfg.eval.max_steps or None, progress=False)
         run_dir.write_json(path, {"returns": returns, "seeds": seeds})
-    with open(path) as f:
-        return json.load(f)["returns"]
+    return run_dir.read_json(path)["returns"]
 
 
 if __name__ == "__main__":

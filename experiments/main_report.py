@@ -15,15 +15,9 @@ LABELS = {"lapo": "LAPO", "laom": "LAOM", "laom_labels": "LAOM+sup", "idm": "IDM
 PAPER_CHEETAH_K4 = {"laom": 0.31, "laom_labels": 0.25, "lapo": 0.19}
 
 
-def _get(s, *keys):
-    for k in keys:
-        s = (s or {}).get(k)
-    return s
-
-
 def few_run_statistics(by_method: dict, cols: dict, task: str) -> list[str]:
     """rliable's estimates (report.few_run_section) per method, one task."""
-    runs = {c: {LABELS.get(m, m): {task: [_get(s, *path) for s in ss]} for m, ss in by_method.items()}
+    runs = {c: {LABELS.get(m, m): {task: [report.dig(s, *path) for s in ss]} for m, ss in by_method.items()}
             for c, path in cols.items()}
     return report.few_run_section({"online probe": (2, True, runs["online"]),
                                    "held-out ridge probe": (2, True, runs["ridge"]),
@@ -44,9 +38,9 @@ def write(out: str, summaries: list[dict], random_returns, env_cfg, dataset: str
             "ridge": ("lam", "held_out", "latent_action_probe", "mse"),
             "eval_mse": ("lam", "held_out", "eval_action_mse"),
             "ret": ("eval", "normalized_return"), "ret_expert": ("eval", "expert_normalized_return")}
-    stats = {m: {c: report.summarize([_get(s, *path) for s in runs]) for c, path in cols.items()}
+    stats = {m: {c: report.summarize([report.dig(s, *path) for s in runs]) for c, path in cols.items()}
              for m, runs in by_method.items()}
-    chances = [c for s in summaries if (c := _get(s, "lam", "held_out", "latent_action_probe", "chance_mse"))]
+    chances = [c for s in summaries if (c := report.dig(s, "lam", "held_out", "latent_action_probe", "chance_mse"))]
     chance = float(np.mean(chances)) if chances else None  # one eval split: the same for every run
     random_norm = float(np.mean(random_returns)) / norm["paper"]
     expert_norm = norm["expert"] / norm["paper"]

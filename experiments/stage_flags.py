@@ -1,13 +1,13 @@
 """Shared flags of the downstream stage entry points (experiments/bc.py, decoder.py, ...)."""
 from __future__ import annotations
 
-import json
 import os
 
 from absl import flags
 from ml_collections import config_flags
 
 from lam_jax.data.episodes import DatasetEpisodes
+from lam_jax.training import run_dir
 
 CONFIG = config_flags.DEFINE_config_file("config", "configs/downstream.py:small", "downstream config")
 DATASET = flags.DEFINE_string("dataset", "", "dataset dir (default: the one the LAM or actor's LAM was trained on)")
@@ -27,8 +27,7 @@ def _trained_on(folder: str, what: str, get) -> str:
     path = os.path.join(folder, "config.json")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{folder!r} is not {what} (config.json missing)")
-    with open(path) as f:
-        return get(json.load(f))
+    return get(run_dir.read_json(path))
 
 
 def require(value: str, flag: str) -> str:

@@ -6,7 +6,6 @@
 Finished runs (their summary.json) are skipped, so an interrupted sweep resumes.
 """
 import itertools
-import json
 import os
 import sys
 
@@ -18,6 +17,7 @@ from ml_collections import config_flags  # noqa: E402
 from lam_jax import methods  # noqa: E402
 from experiments import parallel, sweep_report  # noqa: E402
 from lam_jax.stages import datasets, pipeline  # noqa: E402
+from lam_jax.training import run_dir  # noqa: E402
 
 _METHODS = flags.DEFINE_list("methods", "lapo,laom,laom_labels,idm,bc", "methods")
 _LABELED = flags.DEFINE_list("labeled", "2,4,8", "label budgets k")
@@ -41,9 +41,7 @@ def main(argv):
                                    tuple(_DOWN_SET.value)) for method, k, seed in grid]
     summaries = parallel.execute([parallel.pipeline_job(pipe) for pipe in pipes], _WORKERS.value,
                                  os.path.join(_OUT.value, "logs"))
-    os.makedirs(_OUT.value, exist_ok=True)
-    with open(os.path.join(_OUT.value, "summaries.json"), "w") as f:
-        json.dump(summaries, f, indent=1)
+    run_dir.write_json(os.path.join(_OUT.value, "summaries.json"), summaries)
     path = sweep_report.write_pipeline_report(_OUT.value, summaries, "python -m experiments.sweep " +
                                                  " ".join(sys.argv[1:]))
     print(f"report: {path}")

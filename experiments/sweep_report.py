@@ -14,11 +14,11 @@ def group(summaries) -> dict:
     return groups
 
 
-def _lam(s, *keys):
-    value = s.get("lam") or {}
-    for k in keys:
-        value = (value or {}).get(k)
-    return value
+# The table's columns after the run counts: where each value is in a pipeline's summary.
+COLUMNS = {"ret": ("eval", "normalized_return"), "ret_expert": ("eval", "expert_normalized_return"),
+           "online": ("lam", "paper_metric", "online_latent_action_probe_mse"),
+           "ridge": ("lam", "held_out", "latent_action_probe", "mse"),
+           "eval_mse": ("lam", "held_out", "eval_action_mse")}
 
 
 def write_pipeline_report(out: str, summaries: list[dict], command: str, references: dict | None = None,
@@ -36,14 +36,9 @@ def write_pipeline_report(out: str, summaries: list[dict], command: str, referen
              "| held-out ridge probe | eval action MSE |", "|---|---|---|---|---|---|---|---|---|"]
     stats = {}
     for (task, method, k), runs in sorted(groups.items()):
-        ret = report.summarize([r["eval"]["normalized_return"] for r in runs])
-        stats[(task, method, k)] = ret
-        expert = report.summarize([r["eval"]["expert_normalized_return"] for r in runs])
-        online = report.summarize([_lam(r, "paper_metric", "online_latent_action_probe_mse") for r in runs])
-        ridge = report.summarize([_lam(r, "held_out", "latent_action_probe", "mse") for r in runs])
-        eval_mse = report.summarize([_lam(r, "held_out", "eval_action_mse") for r in runs])
-        lines.append(f"| {task} | {method} | {k} | {len(runs)} | {report.fmt(ret)} | {report.fmt(expert)} | "
-                     f"{report.fmt(online)} | {report.fmt(ridge)} | {report.fmt(eval_mse)} |")
+        cells = {c: report.summarize([report.dig(r, *path) for r in runs]) for c, path in COLUMNS.items()}
+        stats[(task, method, k)] = cells["ret"]
+        lines.append(f"| {task} | {method} | {k} | {len(runs)} | " + " | ".join(map(report.fmt, cells.values())) + " |")
     episodes = sorted({len(r["eval"]["returns"]) for r in summaries})
     lines += ["", f"Evaluation episodes per run: {', '.join(map(str, episodes))}; environment split: "
               f"{', '.join(sorted({r['eval']['env']['split'] for r in summaries}))}."]

@@ -31,37 +31,14 @@ class Episodes:
         if self.actions.shape[:2] != (e, t) or self.states.shape[:2] != (e, t):
             raise ValueError(f"actions {self.actions.shape} and states {self.states.shape} must match frames "
                              f"[E, T]={e, t}")
-
-    @property
-    def num_episodes(self) -> int:
-        return self.frames.shape[0]
-
-    @property
-    def length(self) -> int:
-        return self.frames.shape[1]
-
-    @property
-    def image_size(self) -> int:
-        return self.frames.shape[2]
-
-    @property
-    def action_dim(self) -> int:
-        return self.actions.shape[-1]
-
-    @property
-    def state_dim(self) -> int:
-        return self.states.shape[-1]
+        self.num_episodes, self.length, self.image_size = self.frames.shape[:3]
+        self.action_dim, self.state_dim = self.actions.shape[-1], self.states.shape[-1]
 
     def load(self, indices) -> "Episodes":
         idx = np.asarray(list(indices), np.int64)
         return Episodes(self.frames[idx], self.actions[idx], self.states[idx])
 
     subset = load
-
-
-def is_released_file(path: str) -> bool:
-    from data_pipeline import released
-    return released.is_hdf5_path(path)
 
 
 def open_dataset(path: str, eval_path: str | None = None, labeled_paths=None):

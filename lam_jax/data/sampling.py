@@ -108,9 +108,8 @@ def place_episodes(source, mesh, chunk_episodes: int = 8) -> dict:
         bufs = {k: _zeros_on(device, (len(mine), *shape), dtype) for k, (shape, dtype) in shapes.items()}
         for start in range(0, len(mine), chunk_episodes):
             eps = source.load(mine[start:start + chunk_episodes])
-            chunk = {"frames": eps.frames, "actions": eps.actions, "states": eps.states}
             for k in shapes:
-                bufs[k] = _writer()(bufs[k], jax.device_put(chunk[k], device), start)
+                bufs[k] = _writer()(bufs[k], jax.device_put(getattr(eps, k), device), start)
         for k in shapes:
             per_device[k].append(bufs[k])
     placed = {k: jax.make_array_from_single_device_arrays((len(rows), *shape), split, per_device[k])

@@ -21,6 +21,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def dig(tree, *keys):
+    """tree[k1][k2]... or None where a level is missing."""
+    for k in keys:
+        tree = (tree or {}).get(k)
+    return tree
+
+
 def summarize(values) -> dict:
     v = np.asarray([x for x in values if x is not None], np.float64)
     n = len(v)
@@ -41,9 +48,7 @@ def fmt(s: dict, digits: int = 3) -> str:
 
 
 def fmt_range(s: dict, digits: int = 3) -> str:
-    if not s.get("n"):
-        return "-"
-    return f"{s['median']:.{digits}f} [{s['min']:.{digits}f}, {s['max']:.{digits}f}]"
+    return f"{s['median']:.{digits}f} [{s['min']:.{digits}f}, {s['max']:.{digits}f}]" if s.get("n") else "-"
 
 
 def separated(a: dict, b: dict) -> bool:
@@ -227,9 +232,7 @@ def fmt_ratio(r: dict) -> str:
 
 
 def fmt_iqm(s: dict, digits: int = 3) -> str:
-    if not s.get("n"):
-        return "-"
-    return f"{s['iqm']:.{digits}f} [{s['low']:.{digits}f}, {s['high']:.{digits}f}]"
+    return f"{s['iqm']:.{digits}f} [{s['low']:.{digits}f}, {s['high']:.{digits}f}]" if s.get("n") else "-"
 
 
 def improvement_lines(named: dict, lower_is_better: bool) -> list[str]:

@@ -9,6 +9,8 @@ stop-gradient probes), and for LAOM+supervision a 'labeled' batch of the same fo
 """
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -44,11 +46,6 @@ def compute_dtype(cfg):
 def channels(cfg) -> tuple[int, ...]:
     """Encoder widths: the reference's base channels times encoder_scale (widths round down, at least 1)."""
     return tuple(max(1, int(c * cfg.encoder_scale)) for c in cfg.encoder_channels)
-
-
-def flat_dim(shape) -> int:
-    h, w, c = shape
-    return h * w * c
 
 
 class Probes(nnx.Module):
@@ -89,7 +86,7 @@ class LAPO(nnx.Module):
         if image_size % 2 ** len(ch):
             raise ValueError(f"LAPO's decoder needs image_size divisible by {2 ** len(ch)}, got {image_size}")
         self.feature_shape = nets.feature_shape(image_size, ch)
-        flat = flat_dim(self.feature_shape)
+        flat = math.prod(self.feature_shape)
         self.fsq_levels = num_levels(cfg.fsq_levels)  # () when off
         self.idm_encoder = nets.Encoder(2 * c, ch, cfg.encoder_num_res_blocks, dtype=dtype, rngs=rngs)
         self.idm_out = nets.linear(flat, cfg.latent_dim, dtype=dtype, rngs=rngs)
@@ -144,7 +141,7 @@ class LAOM(nnx.Module):
 
     def __init__(self, cfg, *, image_size, frame_stack, action_dim, state_dim, rngs):
         dtype, ch = compute_dtype(cfg), channels(cfg)
-        emb = flat_dim(nets.feature_shape(image_size, ch))
+        emb = math.prod(nets.feature_shape(image_size, ch))
         self.norm_out = bool(cfg.encoder_norm_out)
         self.labeled_loss_coef = float(cfg.labeled_loss_coef)
         self.augment = bool(cfg.augment)
@@ -226,7 +223,7 @@ class IDM(nnx.Module):
 
     def __init__(self, cfg, *, image_size, frame_stack, action_dim, state_dim, rngs):
         dtype, ch = compute_dtype(cfg), channels(cfg)
-        emb = flat_dim(nets.feature_shape(image_size, ch))
+        emb = math.prod(nets.feature_shape(image_size, ch))
         self.augment = bool(cfg.augment)
         self.image_size = image_size
         self.encoder = nets.Encoder(3 * frame_stack, ch, cfg.encoder_num_res_blocks, dtype=dtype, rngs=rngs)
@@ -282,9 +279,8 @@ def needs_labels(cfg) -> bool:
     return uses_labeled_batch(cfg) or trains_on_labels_only(cfg)
 
 
-def predicts_actions(cfg) -> bool:
-    """Models with a head for true actions: scored by the eval-split action MSE (paper Fig. 9a)."""
-    return needs_labels(cfg)
+# Models with a head for true actions: scored by the eval-split action MSE (paper Fig. 9a).
+predicts_actions = needs_labels
 
 
 def counted_params(model) -> int:

@@ -75,10 +75,7 @@ class EncoderStage(nnx.Module):
         self.res = nnx.List([ResidualBlock(cout, dtype=dtype, rngs=rngs) for _ in range(num_res_blocks)])
 
     def __call__(self, x):
-        x = self.down(x)
-        for block in self.res:
-            x = block(x)
-        return x
+        return chain([self.down, *self.res], x)
 
 
 class Encoder(nnx.Module):
@@ -91,9 +88,13 @@ class Encoder(nnx.Module):
                                 for a, b in zip(chans[:-1], chans[1:])])
 
     def __call__(self, x):
-        for stage in self.stages:
-            x = stage(x)
-        return x
+        return chain(self.stages, x)
+
+
+def chain(layers, x):
+    for layer in layers:
+        x = layer(x)
+    return x
 
 
 def feature_shape(image_size: int, channels) -> tuple[int, int, int]:
@@ -130,10 +131,7 @@ class DecoderStage(nnx.Module):
         self.res = nnx.List([ResidualBlock(cout, dtype=dtype, rngs=rngs) for _ in range(num_res_blocks)])
 
     def __call__(self, x):
-        x = self.up(x)
-        for block in self.res:
-            x = block(x)
-        return x
+        return chain([self.up, *self.res], x)
 
 
 class Decoder(nnx.Module):
@@ -147,6 +145,4 @@ class Decoder(nnx.Module):
         self.out = conv(chans[-1], out_channels, 1, dtype=dtype, rngs=rngs)
 
     def __call__(self, x):
-        for stage in self.stages:
-            x = stage(x)
-        return jnp.tanh(self.out(gelu(x)))
+        return jnp.tanh(self.out(gelu(chain(self.stages, x))))

@@ -38,12 +38,9 @@ from flax import nnx
 
 KINDS = ("laom", "laom_labels", "lapo", "idm", "actor", "action_decoder")
 LEAF = {"weight": "kernel", "bias": "bias"}
-PROBES = {  # script variable -> (our probe name, reads a flattened map)
-    "state_probe": ("embedding_state", True),
-    "act_linear_probe": ("latent_action", False),
-    "state_act_linear_probe": ("embedding_action", True),
-    "linear_probe": ("latent_action", False),
-}
+# script variable -> (our probe name, reads a flattened map)
+PROBES = {"state_probe": ("embedding_state", True), "act_linear_probe": ("latent_action", False),
+          "state_act_linear_probe": ("embedding_action", True), "linear_probe": ("latent_action", False)}
 
 
 def _no_map(i, n):
@@ -75,14 +72,6 @@ def chw_to_hwc(x, feature_shape, axis: int = -1, offset: int = 0):
     return out
 
 
-def _conv(w):
-    return np.transpose(w, (2, 3, 1, 0))
-
-
-def _conv_transpose(w):
-    return np.transpose(w, (0, 2, 3, 1))
-
-
 def _linear(w, *, rows=(), out_map=False, feature_shape=None):
     """[O, I] -> [I, O]; ``rows``: offsets of flattened-map blocks in the input; ``out_map``: the
     output is a flattened map."""
@@ -94,15 +83,12 @@ def _linear(w, *, rows=(), out_map=False, feature_shape=None):
     return k
 
 
-def _bias(b, *, out_map=False, feature_shape=None):
-    return chw_to_hwc(b, feature_shape) if out_map else np.asarray(b)
-
-
-def _encoder(rest):
-    """An encoder Sequential's EncoderBlock parameter -> (path, 'conv')."""
+def _encoder(rest, first: str = "down", layer: str = "conv"):
+    """An encoder Sequential's EncoderBlock parameter -> (path, 'conv'); LAPO's decoder stages too
+    (``first`` 'up', a transposed ``layer``)."""
     m = re.fullmatch(r"(\d+)\.conv\.(weight|bias)", rest)
     if m:
-        return ("stages", int(m[1]), "down", LEAF[m[2]]), "conv"
+        return ("stages", int(m[1]), first, LEAF[m[2]]), layer
     m = re.fullmatch(r"(\d+)\.blocks\.(\d+)\.block\.([25])\.(weight|bias)", rest)
     if m:
         return ("stages", int(m[1]), "res", int(m[2]), "conv1" if m[3] == "2" else "conv2", LEAF[m[4]]), "conv"
@@ -116,11 +102,8 @@ def _head(rest, reinjects_maps: bool):
     if m:
         if m[1] == "_end":
             return ("proj_end", LEAF[m[2]]), "linear", _no_map, not reinjects_maps
-        idx = int(m[1])
-        if reinjects_maps:
-            rows = _last_two_maps  # the last 2n inputs are e_t, e_{t+k}
-        else:
-            rows = _first_map if idx == 0 else _no_map
+        idx = int(m[1])  # reinjects: the last 2n inputs are e_t, e_{t+k}
+        rows = _last_two_maps if reinjects_maps else (_first_map if idx == 0 else _no_map)
         return ("projs", idx, LEAF[m[2]]), "linear", rows, False
     m = re.fullmatch(r"block(\d+)\.mlp\.([02])\.(weight|bias)", rest)
     if m:
@@ -146,12 +129,8 @@ def _rule(kind: str, name: str):
             found = _encoder(rest)
             return (("encoder",) + found[0], found[1], None, False) if found else None
     if kind in ("laom", "laom_labels", "idm"):
-        heads = {
-            "act_head": ("idm_head", True),
-            "obs_head": ("fdm_head", False),
-            "idm_head": ("idm_head", True),
-            "fdm_head": ("fdm_head", False),
-        }
+        heads = {"act_head": ("idm_head", True), "obs_head": ("fdm_head", False), "idm_head": ("idm_head", True),
+                 "fdm_head": ("fdm_head", False)}
         if prefix in heads:
             ours, reinjects = heads[prefix]
             found = _head(rest, reinjects)
@@ -178,17 +157,10 @@ def _rule(kind: str, name: str):
         m = re.fullmatch(r"fdm\.act_proj\.(weight|bias)", name)
         if m:
             return ("act_proj", LEAF[m[1]]), "linear", none, True
-        m = re.fullmatch(r"fdm\.decoder\.(\d+)\.conv\.(weight|bias)", name)
-        if m:
-            return ("decoder", "stages", int(m[1]), "up", LEAF[m[2]]), "conv_transpose", None, False
-        m = re.fullmatch(r"fdm\.decoder\.(\d+)\.blocks\.(\d+)\.block\.([25])\.(weight|bias)", name)
-        if m:
-            return (
-                ("decoder", "stages", int(m[1]), "res", int(m[2]), "conv1" if m[3] == "2" else "conv2", LEAF[m[4]]),
-                "conv",
-                None,
-                False,
-            )
+        m = re.fullmatch(r"fdm\.decoder\.(.+)", name)
+        found = _encoder(m[1], "up", "conv_transpose") if m else None
+        if found:
+            return ("decoder",) + found[0], found[1], None, False
         m = re.fullmatch(r"fdm\.decoder\.\d+\.(weight|bias)", name)  # GELU, 1x1 Conv2d, Tanh
         if m:
             return ("decoder", "out", LEAF[m[1]]), "conv", None, False
@@ -206,11 +178,9 @@ def convert(kind: str, name: str, value, feature_shape=None) -> tuple[tuple, np.
     value = np.asarray(value)
     leaf = path[-1]
     if leaf in ("bias", "scale") or layer == "norm":
-        return path, (_bias(value, out_map=out_map, feature_shape=feature_shape) if layer == "linear" else value)
-    if layer == "conv":
-        return path, _conv(value)
-    if layer == "conv_transpose":
-        return path, _conv_transpose(value)
+        return path, (chw_to_hwc(value, feature_shape) if layer == "linear" and out_map else value)
+    if layer in ("conv", "conv_transpose"):  # OIHW -> HWIO; [I, O, 2, 2] -> [I, 2, 2, O]
+        return path, np.transpose(value, (2, 3, 1, 0) if layer == "conv" else (0, 2, 3, 1))
     n = int(np.prod(feature_shape)) if feature_shape is not None else 0
     offsets = rows(value.shape[1], n)
     if (offsets or out_map) and feature_shape is None:

@@ -11,7 +11,6 @@ As in the reference (``train_laom.py`` ``train_bc``, ``train_act_decoder``, ``ev
 """
 from __future__ import annotations
 
-import json
 import os
 
 import jax
@@ -93,7 +92,6 @@ def _new_actor(dcfg, workdir: str, frame_stack: int, out_dim: int, kind: str, im
     arch = {"kind": kind, "frame_stack": frame_stack, "out_dim": out_dim, "encoder_scale": dcfg.bc.encoder_scale,
             "num_res_blocks": dcfg.bc.encoder_num_res_blocks, "dtype": dcfg.dtype, "seed": dcfg.seed,
             "image_size": image_size}
-    os.makedirs(workdir, exist_ok=True)
     run_dir.write_json(os.path.join(workdir, "spec.json"), arch)
     return _actor(arch)
 
@@ -103,8 +101,7 @@ def load_arch(workdir: str) -> dict:
     path = os.path.join(workdir, "spec.json")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{workdir!r} is not a downstream stage folder (spec.json missing)")
-    with open(path) as f:
-        return json.load(f)
+    return run_dir.read_json(path)
 
 
 def train_bc(dcfg, lam_dir: str, train, workdir: str, lam=None) -> Actor:
@@ -124,8 +121,7 @@ def train_bc(dcfg, lam_dir: str, train, workdir: str, lam=None) -> Actor:
 def load_fitted(workdir: str, module: nnx.Module) -> nnx.Module:
     """Restores a module trained by ``fit`` (its checkpoint layout: module and fit's optimiser)."""
     ckpt = require_checkpoint(os.path.join(workdir, "checkpoints"))
-    with open(os.path.join(workdir, "config.json")) as f:
-        fitted = json.load(f)
+    fitted = run_dir.read_json(os.path.join(workdir, "config.json"))
     decay = fitted.get(fitted.get("stage", ""), {}).get("weight_decay", 0.0)  # AdamW's state has another layout
     tx = optim.adam(1.0, 0, 1, weight_decay=decay, decoupled=True)
     graphdef, state = nnx.split((module, nnx.Optimizer(module, tx, wrt=nnx.Param)))
@@ -150,7 +146,6 @@ def train_decoder(dcfg, actor_dir: str, labeled, workdir: str, actor: Actor | No
     graphdef, frozen = nnx.split(actor if actor is not None else load_actor(actor_dir))
     arch = {"kind": "decoder", "latent_dim": actor_arch["out_dim"], "action_dim": labeled.action_dim,
             "hidden_dim": dcfg.decoder.hidden_dim, "dtype": dcfg.dtype, "seed": dcfg.seed}
-    os.makedirs(workdir, exist_ok=True)
     run_dir.write_json(os.path.join(workdir, "spec.json"), arch)
     decoder = _decoder(arch)
     return fit(decoder, labeled, inputs=lambda f, b: nnx.merge(graphdef, f)(b["obs"]), targets=lambda f, b: b["action"],

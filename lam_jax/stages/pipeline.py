@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 
 from configs import downstream as downstream_configs
@@ -59,8 +58,7 @@ def finished(pipe: PipelineRun) -> dict | None:
     lam_cfg = _lam_config(pipe)
     if lam_cfg is not None:
         pretrain.finished(lam_cfg)
-    with open(path) as f:
-        return json.load(f)
+    return run_dir.read_json(path)
 
 
 def downstream_config(pipe: PipelineRun):
@@ -74,7 +72,6 @@ def downstream_config(pipe: PipelineRun):
 def run(pipe: PipelineRun, progress: bool = True) -> dict:
     methods.check(pipe.method)
     out = pipe.folder
-    summary_path = os.path.join(out, "summary.json")
     lam_dir, cfg = os.path.join(out, "lam"), _lam_config(pipe)
     done = finished(pipe)
     if done is not None:
@@ -103,5 +100,5 @@ def run(pipe: PipelineRun, progress: bool = True) -> dict:
     env_cfg = downstream.eval_env(train.dataset.metadata, dcfg)
     summary["eval"] = downstream.evaluate(policy, frame_stack, env_cfg, dcfg, os.path.join(out, "eval.json"),
                                           progress=progress)
-    run_dir.write_json(summary_path, summary)
+    run_dir.write_json(os.path.join(out, "summary.json"), summary)
     return summary

@@ -11,7 +11,8 @@ import os
 
 import numpy as np
 
-from lam_jax.data.episodes import DatasetEpisodes, is_released_file, open_dataset, synthetic_episodes
+from data_pipeline.released import is_hdf5_path
+from lam_jax.data.episodes import DatasetEpisodes, open_dataset, synthetic_episodes
 from lam_jax.devices import sharding
 from lam_jax.evaluation.held_out import held_out_report
 from lam_jax.models import lams
@@ -26,7 +27,7 @@ def validate_data_config(d) -> None:
         for name in ("synthetic_episodes", "synthetic_length", "image_size"):
             if d[name] < 1:
                 raise ValueError(f"config.data.{name} must be >= 1, got {d[name]}")
-    elif os.path.isfile(d.path) and not is_released_file(d.path):
+    elif os.path.isfile(d.path) and not is_hdf5_path(d.path):
         raise ValueError(f"config.data.path {d.path!r} is a file but not a released .hdf5/.h5 file; give a "
                          "dataset folder (.../{name}/1.1.0) or a released training file")
     elif not (os.path.isdir(d.path) or os.path.isfile(d.path)):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import os
 import shutil
 import sys
@@ -161,8 +160,7 @@ class Checkpointer:
             os.remove(log)
         saved = os.path.join(self.directory, str(step), FINGERPRINT_FILE)
         if os.path.isfile(saved):  # checkpoints of older versions have none
-            with open(saved) as f:
-                expected = json.load(f)["fingerprint"]
+            expected = run_dir.read_json(saved)["fingerprint"]
             if fingerprint(tree) != expected:
                 raise DamagedCheckpointError(f"the checkpoint of step {step} in {os.path.dirname(saved)} cannot be "
                                              "read (its contents differ from what was saved: bytes changed on disk)")

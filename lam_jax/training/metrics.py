@@ -9,17 +9,6 @@ import uuid
 import numpy as np
 
 
-class JsonlWriter:
-    def __init__(self, path: str):
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self.path = path
-
-    def write(self, step: int, metrics: dict) -> None:
-        row = {"step": int(step), **{k: float(v) for k, v in metrics.items()}}
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-
-
 def read_jsonl(path: str) -> list[dict]:
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -63,7 +52,7 @@ class MetricWriter:
     def __init__(self, workdir: str, log_cfg: dict | None = None, *, name: str = "", config: dict | None = None):
         self.workdir = workdir
         self.path = os.path.join(workdir, "metrics.jsonl")
-        self.jsonl = JsonlWriter(self.path)
+        os.makedirs(os.path.abspath(workdir), exist_ok=True)
         self.log = {**LOG_DEFAULTS, **(log_cfg or {})}
         self.name = name or os.path.basename(os.path.abspath(workdir))
         self.config = config or {}
@@ -105,7 +94,8 @@ class MetricWriter:
         return self._wandb
 
     def scalars(self, step: int, metrics: dict) -> None:
-        self.jsonl.write(step, metrics)
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"step": int(step), **{k: float(v) for k, v in metrics.items()}}) + "\n")
         if (tb := self._tensorboard()) is not None:
             for k, v in metrics.items():
                 tb.add_scalar(k, float(v), int(step))

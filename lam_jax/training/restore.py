@@ -1,13 +1,13 @@
 """Load a trained LAM (config, model, model_spec) from its workdir: how later stages hand off."""
 from __future__ import annotations
 
-import json
 import os
 
 import ml_collections
 from flax import nnx
 
 from lam_jax.models.lams import make_model
+from lam_jax.training import run_dir
 from lam_jax.training.checkpoint import require_checkpoint, restore_state
 from lam_jax.training.train_lam import build_train_state
 
@@ -19,12 +19,10 @@ def load_lam(workdir: str, step: int | None = None, dtype: str | None = None):
         if not os.path.isfile(os.path.join(workdir, name)):
             raise FileNotFoundError(f"{workdir!r} is not a pretraining run ({name} missing); "
                                     "run experiments/pretrain.py first")
-    with open(os.path.join(workdir, "config.json")) as f:
-        cfg = ml_collections.ConfigDict(json.load(f))
+    cfg = ml_collections.ConfigDict(run_dir.read_json(os.path.join(workdir, "config.json")))
     if dtype:
         cfg.model.dtype = dtype
-    with open(os.path.join(workdir, "model_spec.json")) as f:
-        model_spec = json.load(f)
+    model_spec = run_dir.read_json(os.path.join(workdir, "model_spec.json"))
     ckpt = require_checkpoint(os.path.join(workdir, "checkpoints"))
     step = ckpt.latest_step() if step is None else step
     graphdef, state = build_train_state(cfg, model_spec)

@@ -37,7 +37,14 @@ def _is_safe(key: str, safe) -> bool:
     return any(key == s or (s.endswith(".") and key.startswith(s)) for s in safe)
 
 
+def read_json(path: str):
+    with open(path) as f:
+        return json.load(f)
+
+
 def write_json(path: str, obj) -> None:
+    """Written whole or not at all (a temporary file renamed into place), its folder made if missing."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
         json.dump(obj, f, indent=1)
@@ -46,8 +53,7 @@ def write_json(path: str, obj) -> None:
 
 def _check_changes(workdir: str, path: str, config: dict, safe, doing: str) -> dict:
     """{key: [old, new]} for every difference; raises ConfigMismatchError if one is not in ``safe``."""
-    with open(path) as f:
-        old = {**ADDED_KEYS, **flatten(json.load(f))}
+    old = {**ADDED_KEYS, **flatten(read_json(path))}
     new = {**ADDED_KEYS, **flatten(json.loads(json.dumps(config)))}  # tuples -> lists, as stored
     changed = {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
     unsafe = {k: v for k, v in changed.items() if not _is_safe(k, safe)}
@@ -94,5 +100,4 @@ def finished_report(workdir: str, config: dict, report: str = "report.json") -> 
     if not os.path.exists(path):
         return None
     _check_changes(workdir, os.path.join(workdir, "config.json"), config, FINISHED_SAFE_KEYS, "Reusing a finished run")
-    with open(path) as f:
-        return json.load(f)
+    return read_json(path)

@@ -287,29 +287,23 @@ class Trainer:
         if self.workdir and sharding.is_main_process():
             run_dir.write_json(os.path.join(self.workdir, "model_spec.json"), self.model_spec)
         carry, start = train_loop.resume(Carry(state=self.state, health=self.health, rng=self.base_key))
-        streaming_step = train_step = None
+        def inputs(step):  # what a step reads besides the carry
+            return (self._host_batch(step),) if self.streaming else (self.data, self.labeled)
+
+        compiled = None
         if start < num_steps:
             # Compiled ahead of the loop: XLA's FLOP count for the logs' TFLOP/s and MFU, and with several
             # processes, compile first, then meet (the first collective's set-up waits only 30 s).
-            if self.streaming:
-                streaming_step = jit_streaming_step.lower(self.statics, carry["state"], carry["health"],
-                                                          self._host_batch(start), carry["rng"], start).compile()
-            else:
-                train_step = jit_train_step.lower(self.statics, carry["state"], carry["health"], self.data,
-                                                  self.labeled, carry["rng"], start).compile()
+            jitted = jit_streaming_step if self.streaming else jit_train_step
+            compiled = jitted.lower(self.statics, carry["state"], carry["health"], *inputs(start), carry["rng"],
+                                    start).compile()
             if jax.process_count() > 1:
                 sharding.barrier("compiled", int(cfg.distributed.get("initialization_timeout", 900)))
 
         def step_fn(carry, step):
-            if self.streaming:
-                state, health, metrics = streaming_step(carry["state"], carry["health"], self._host_batch(step),
-                                                        carry["rng"], step)
-            else:
-                state, health, metrics = train_step(carry["state"], carry["health"], self.data, self.labeled,
-                                                    carry["rng"], step)
+            state, health, metrics = compiled(carry["state"], carry["health"], *inputs(step), carry["rng"], step)
             return dict(carry, state=state, health=health), metrics
 
-        compiled = streaming_step or train_step
         try:
             carry, last = train_loop.run(step_fn, carry, start, num_steps, log_every=cfg.log_every,
                                          save_every=cfg.save_every, batch_size=cfg.batch_size,
