@@ -45,3 +45,24 @@ def test_the_entry_points_set_up_the_process():
     assert got["env"]["MUJOCO_GL"] == "egl" and got["env"]["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.95"
     assert {"config", "dataset", "out"} <= set(got["flags"])
     assert not got["excepthook"] and not got["thread_hook"] and got["absl_filters"] == 1
+
+
+LAYERS = ("stages", "evaluation", "training", "data", "models", "devices")  # docs/architecture.md
+
+
+def test_library_layers_import_only_downwards():
+    """A layer of lam_jax/ imports its own and lower layers, never a higher one (nor experiments/)."""
+    import ast
+    bad = []
+    for i, layer in enumerate(LAYERS):
+        folder = os.path.join(REPO, "lam_jax", layer)
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".py"):
+                tree = ast.parse(open(os.path.join(folder, name)).read())
+                for node in ast.walk(tree):
+                    module = node.module if isinstance(node, ast.ImportFrom) else None
+                    parts = (module or "").split(".")
+                    if parts[0] == "experiments" or (parts[0] == "lam_jax" and len(parts) > 1
+                                                     and parts[1] in LAYERS[:i]):
+                        bad.append(f"lam_jax/{layer}/{name} imports {module}")
+    assert bad == []

@@ -16,7 +16,7 @@ from lam_jax.training import checkpoint
 def test_pipeline_runs_every_stage_and_resumes(collect_config, tmp_path, monkeypatch):
     dataset = build_dataset(collect_config)
     lam_set = ("num_steps=4", "log_every=2", "save_every=2")
-    specs = [pipeline.PipelineRun(m, dataset, 2, 0, "smoke", str(tmp_path / "out"), lam_set)
+    pipes = [pipeline.PipelineRun(m, dataset, 2, 0, "smoke", str(tmp_path / "out"), lam_set)
              for m in ("laom_labels", "bc")]
     # Stages hand on in memory: one dataset handle per pipeline, no checkpoint read back, and each of
     # the training split, the LAM's labeled batch and the decoder's labeled data decoded once, when
@@ -28,32 +28,32 @@ def test_pipeline_runs_every_stage_and_resumes(collect_config, tmp_path, monkeyp
     monkeypatch.setattr(rlds_dataset.TrajectoryDataset, "episode", lambda self, split, i: decoded.append(split)
                         or episode(self, split, i))
     monkeypatch.setattr(checkpoint.Checkpointer, "restore", lambda self, *a: restored.append(a) or restore(self, *a))
-    for spec in specs:
+    for pipe in pipes:
         opened.clear(), decoded.clear()
-        s = pipeline.run(spec, progress=False)
-        assert len(opened) == 1 and restored == [], (spec.method, opened, restored)
-        rows = len(sampling.episode_rows(spec.train.num_episodes, sharding.make_mesh(0)))
-        assert decoded.count("train") <= 3 * rows, (spec.method, decoded.count("train"))
+        s = pipeline.run(pipe, progress=False)
+        assert len(opened) == 1 and restored == [], (pipe.method, opened, restored)
+        rows = len(sampling.episode_rows(pipe.train.num_episodes, sharding.make_mesh(0)))
+        assert decoded.count("train") <= 3 * rows, (pipe.method, decoded.count("train"))
         ev = s["eval"]
         assert len(ev["returns"]) == 1 and np.isfinite(ev["returns"]).all() and ev["env"]["split"] == "train"
         assert ev["normalized_return"] == pytest.approx(ev["mean_return"] / 823.0)  # the paper's normaliser
-        run_dir = tmp_path / "out" / "cheetah-run" / spec.method / "k2_s0"
+        run_dir = tmp_path / "out" / "cheetah-run" / pipe.method / "k2_s0"
         assert (run_dir / "actor" / "checkpoints").is_dir()
-        assert (run_dir / "decoder").is_dir() == (spec.method == "laom_labels")
-        assert (run_dir / "lam").is_dir() == (spec.method != "bc")
+        assert (run_dir / "decoder").is_dir() == (pipe.method == "laom_labels")
+        assert (run_dir / "lam").is_dir() == (pipe.method != "bc")
         # every stage's metrics in TensorBoard too: training curves, held-out probes, evaluation returns
-        stages = ["actor", "eval"] + (["lam", "lam/probe", "decoder"] if spec.method != "bc" else [])
+        stages = ["actor", "eval"] + (["lam", "lam/probe", "decoder"] if pipe.method != "bc" else [])
         for stage in stages:
             assert os.listdir(run_dir / stage / "tensorboard"), stage
     lam = json.loads((tmp_path / "out" / "cheetah-run" / "laom_labels" / "k2_s0" / "summary.json").read_text())["lam"]
     assert lam["held_out"]["eval_action_mse"] > 0 and lam["paper_metric"]["step"] == 4
     # The decoder trains on the frozen actor's outputs: its input size is the actor's output size.
-    spec = downstream.load_arch(str(tmp_path / "out" / "cheetah-run" / "laom_labels" / "k2_s0" / "decoder"))
-    assert spec["latent_dim"] == 32 and spec["action_dim"] == 6
+    arch = downstream.load_arch(str(tmp_path / "out" / "cheetah-run" / "laom_labels" / "k2_s0" / "decoder"))
+    assert arch["latent_dim"] == 32 and arch["action_dim"] == 6
     # A second run finds the summary and trains nothing.
     path = tmp_path / "out" / "cheetah-run" / "bc" / "k2_s0" / "summary.json"
     mtime = os.path.getmtime(path)
-    pipeline.run(specs[1], progress=False)
+    pipeline.run(pipes[1], progress=False)
     assert os.path.getmtime(path) == mtime
 
 

@@ -1,4 +1,5 @@
-"""Load a trained LAM (config, model, model_spec) from its workdir: how later stages hand off."""
+"""Load a trained LAM (config, model, model spec) from its workdir: how a later stage picks up one
+that another process trained (a pipeline hands its own LAM on in memory, ``recast``)."""
 from __future__ import annotations
 
 import os

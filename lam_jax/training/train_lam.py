@@ -124,7 +124,7 @@ def build_train_state(cfg, model_spec: dict):
 
 @dataclasses.dataclass(frozen=True)
 class StepStatics:
-    """Everything static about a train step. Steps with equal specs share one compiled program
+    """Everything static about a train step. Steps with equal statics share one compiled program
     (so several Trainers in one process, e.g. a sweep, compile once)."""
     graphdef: Any
     mesh: Any
