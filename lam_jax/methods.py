@@ -20,7 +20,8 @@ def check(method: str) -> str:
 
 
 def lam_config(method: str, variant: str, dataset: str = "", workdir: str = "", overrides=()):
-    """The method's LAM config at ``variant`` with key=value overrides, pointed at dataset and workdir."""
+    """The method's LAM config at ``variant`` with key=value overrides (its file's ``get_config`` builds
+    it), pointed at dataset and workdir (set after: paths may hold the overrides' commas)."""
     if method not in LAM_CONFIGS:
         raise ValueError(f"method {method!r} has no LAM; expected one of {sorted(LAM_CONFIGS)}")
     cfg = importlib.import_module(LAM_CONFIGS[method]).get_config(",".join([variant, *overrides]))

@@ -62,11 +62,9 @@ def finished(pipe: PipelineRun) -> dict | None:
 
 
 def downstream_config(pipe: PipelineRun):
-    dcfg = downstream_configs.get_config(",".join([pipe.variant, *pipe.downstream_overrides]))
-    dcfg.seed = pipe.seed
-    if pipe.eval_split:
-        dcfg.eval.split = pipe.eval_split
-    return dcfg
+    split = [f"eval.split={pipe.eval_split}"] if pipe.eval_split else []
+    return downstream_configs.get_config(",".join([pipe.variant, *pipe.downstream_overrides, f"seed={pipe.seed}",
+                                                   *split]))
 
 
 def run(pipe: PipelineRun, progress: bool = True) -> dict:
