@@ -14,7 +14,7 @@ FILE = "cost.json"
 
 def _cpu_s() -> float:
     return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
-                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 class Meter:

@@ -102,7 +102,7 @@ def budget_point(workdir: str, step: int) -> dict:
     train = DatasetEpisodes(cfg.data.path, "train", action_key=key)
     evals = DatasetEpisodes(cfg.data.path, "eval", action_key=key, dataset=train.dataset)
     held_out = held_out_report(model, train, evals, model_spec["frame_stack"],
-                                          lams.predicts_actions(cfg.model), progress=False)
+                               lams.predicts_actions(cfg.model), progress=False)
     point = {"step": step, "online_probe_mse": rows[-1]["probe/latent_action_mse"],
              "ridge_probe_mse": held_out["latent_action_probe"]["mse"]}
     run_dir.write_json(path, point)

@@ -54,7 +54,7 @@ def main(argv):
                                   (*rungs[rung].overrides, *lam_set), down_set)
              for method, rung in config.lineup for seed in (int(s) for s in _SEEDS.value)]
     dcfg = pipeline.downstream_config(pipeline.PipelineRun("laom", dataset, _LABELED.value, 0, _VARIANT.value,
-                                                            downstream_overrides=down_set))
+                                                           downstream_overrides=down_set))
     train = DatasetEpisodes(dataset, "train")
     env_cfg = downstream.eval_env(train.dataset.metadata, dcfg)
     random_path = os.path.join(_OUT.value, "random_policy.json")
@@ -68,7 +68,7 @@ def main(argv):
         random_returns = random_done.result()
     command = " ".join(["python -m experiments.main", *sys.argv[1:]])
     path, table = main_report.write(_OUT.value, summaries, random_returns, env_cfg, dataset, command,
-                                     downstream.steps(dcfg.bc, train))
+                                    downstream.steps(dcfg.bc, train))
     print(table)
     print(f"report: {path}")
 

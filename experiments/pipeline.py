@@ -34,8 +34,8 @@ flags.mark_flag_as_required("method")
 def main(argv):
     del argv
     pipe = pipeline.PipelineRun(_METHOD.value, datasets.dataset_path(_DATASET.value, _COLLECT.value), _LABELED.value,
-                                 _SEED.value, _VARIANT.value, _OUT.value, tuple(_LAM_SET.value),
-                                 tuple(_DOWN_SET.value), _EVAL_SPLIT.value)
+                                _SEED.value, _VARIANT.value, _OUT.value, tuple(_LAM_SET.value),
+                                tuple(_DOWN_SET.value), _EVAL_SPLIT.value)
     result = pipeline.run(pipe)
     print(json.dumps({"method": result["method"], "labeled": result["labeled"], "seed": result["seed"],
                       "normalized_return": result["eval"]["normalized_return"],

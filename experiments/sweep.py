@@ -38,7 +38,7 @@ def main(argv):
     dataset = datasets.dataset_path(_DATASET.value, _COLLECT.value)
     grid = list(itertools.product(_METHODS.value, [int(k) for k in _LABELED.value], [int(s) for s in _SEEDS.value]))
     pipes = [pipeline.PipelineRun(method, dataset, k, seed, _VARIANT.value, _OUT.value, tuple(_LAM_SET.value),
-                                   tuple(_DOWN_SET.value)) for method, k, seed in grid]
+                                  tuple(_DOWN_SET.value)) for method, k, seed in grid]
     summaries = parallel.execute([parallel.pipeline_job(pipe) for pipe in pipes], _WORKERS.value,
                                  os.path.join(_OUT.value, "logs"))
     run_dir.write_json(os.path.join(_OUT.value, "summaries.json"), summaries)

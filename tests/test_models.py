@@ -70,7 +70,7 @@ def test_head_and_decoder_shapes():
     img = dec(jnp.concatenate([feat, feat], -1))
     assert img.shape == (2, 64, 64, 9) and float(jnp.abs(img).max()) < 1
     lapo_model = lams.make_model(lapo.get_config("smoke").model, image_size=32, frame_stack=3, action_dim=2,
-                                   state_dim=3)
+                                 state_dim=3)
     assert lapo_model.decoder.out.out_features == 9  # predicts the whole next frame stack
 
 

@@ -561,7 +561,7 @@ def test_initialisation_as_the_reference(name):
     module, _ = LAMS[name]
     cfg = small_lam_config(module, META["fixtures"][name])
     model = lams.make_model(cfg.model, image_size=SIZES["image_size"], frame_stack=SIZES["frame_stack"],
-                              action_dim=SIZES["action_dim"], state_dim=SIZES["state_dim"])
+                            action_dim=SIZES["action_dim"], state_dim=SIZES["state_dim"])
     params = {"/".join(map(str, path)): v.get_value() for path, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
     probes = sorted({k.rsplit("/", 1)[0] for k in params if k.startswith("probes/")})
     assert probes, "every LAM has online probes"

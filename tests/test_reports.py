@@ -128,7 +128,7 @@ def test_ladder_report_has_the_budget_curve(tmp_path):
     budget = {"lapo": {str(s): {"1000": point(30.0 + s, 25.0), "3000": point(25.0, 22.0 + s)} for s in range(3)},
               "augment": {str(s): {"1000": point(33.0, 26.0), "3000": point(24.0, 20.0)} for s in range(3)}}
     text = open(ladder_report.write_report(str(tmp_path), results, rungs, "data/x", "cmd", (), budget=budget,
-                                    budget_steps=[1000, 3000])).read()
+                                           budget_steps=[1000, 3000])).read()
     assert "| rung | 1000 updates | 3000 updates |" in text
     assert "| LAPO (k=1, latent 128) | 31.00 ± 2.48 | 25.00 ± 0.00 |" in text  # online probe
     assert "| LAPO (k=1, latent 128) | 25.00 ± 0.00 | 23.00 ± 2.48 |" in text  # held-out ridge probe

@@ -269,7 +269,7 @@ def few_run_section(columns: dict, row: str = "method") -> list[str]:
     methods = list(next(iter(columns.values()))[2])
     for m in methods:
         lines.append(f"| {m} | " + " | ".join(fmt_iqm(iqm_interval(runs[m]), digits)
-                                             for digits, _, runs in columns.values()) + " |")
+                                              for digits, _, runs in columns.values()) + " |")
     for title, (_, lower, runs) in columns.items():
         lines += ["", f"Probability of improvement, {title}:"]
         lines += [f"- {x}" for x in improvement_lines(runs, lower)]

@@ -22,8 +22,8 @@ def module_rows(model) -> list[tuple[str, str, int, bool]]:
 
 def abstract_lam(cfg, image_size: int = 64, frame_stack: int | None = None, action_dim: int = 6, state_dim: int = 17):
     return nnx.eval_shape(lambda: lams.make_model(cfg.model, image_size=image_size,
-                                                    frame_stack=frame_stack or cfg.frame_stack,
-                                                    action_dim=action_dim, state_dim=state_dim))
+                                                  frame_stack=frame_stack or cfg.frame_stack,
+                                                  action_dim=action_dim, state_dim=state_dim))
 
 
 def abstract_actor(dcfg, latent_dim: int, frame_stack: int = 3):

@@ -24,7 +24,7 @@ def run(workdir: str, dataset: str = "", train_split: str = "train", eval_split:
     evals = DatasetEpisodes(dataset, eval_split, action_key=key, dataset=train.dataset)
     check_frames(model_spec, train, f"the LAM in {workdir}")
     held_out = held_out_report(model, train, evals, model_spec["frame_stack"], lams.predicts_actions(cfg.model),
-                                          l2, progress)
+                               l2, progress)
     report = {"workdir": workdir, "dataset": dataset, "train_split": train_split, "eval_split": eval_split, "l2": l2,
               **held_out}
     if sharding.is_main_process():

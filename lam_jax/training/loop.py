@@ -202,7 +202,7 @@ class TrainLoop:
                         if self.writer:
                             self.writer.scalars(done, last)
                     if previews is not None and previews_every > 0 and (done % previews_every == 0
-                                                                       or done == start + 1):
+                                                                        or done == start + 1):
                         images = previews(carry, done)
                         if self.writer and images:
                             self.writer.images(done, images)

@@ -117,7 +117,7 @@ def model_spec(cfg, source) -> dict:
 def build_train_state(cfg, model_spec: dict):
     """(graphdef, state) of the (model, optimiser) pair; the layout every checkpoint uses."""
     model = lams.make_model(cfg.model, image_size=model_spec["image_size"], frame_stack=model_spec["frame_stack"],
-                              action_dim=model_spec["action_dim"], state_dim=model_spec["state_dim"], seed=cfg.seed)
+                            action_dim=model_spec["action_dim"], state_dim=model_spec["state_dim"], seed=cfg.seed)
     tx = make_optimizer(cfg, model_spec["num_steps"], model_spec["warmup_steps"])
     return nnx.split((model, nnx.Optimizer(model, tx, wrt=trainable(model))))
 
@@ -241,8 +241,8 @@ class Trainer:
             placed = [sampling.place_episodes(src, self.mesh) for src in sources]
             self.data, self.labeled = placed[0], (placed[1] if self.use_labels else None)
         self.statics = StepStatics(self.graphdef, self.mesh, batches, cfg.frame_stack, cfg.max_offset,
-                                  float(cfg.model.ema_tau), int(cfg.model.target_update_every),
-                                  float(cfg.learning_rate), self.model_spec["warmup_steps"], self.num_steps)
+                                   float(cfg.model.ema_tau), int(cfg.model.target_update_every),
+                                   float(cfg.learning_rate), self.model_spec["warmup_steps"], self.num_steps)
 
     # -- the compiled steps, bound to this trainer's statics and RNG key --------------------------
     def train_step(self, state, health, data, labeled, step):
@@ -287,6 +287,7 @@ class Trainer:
         if self.workdir and sharding.is_main_process():
             run_dir.write_json(os.path.join(self.workdir, "model_spec.json"), self.model_spec)
         carry, start = train_loop.resume(Carry(state=self.state, health=self.health, rng=self.base_key))
+
         def inputs(step):  # what a step reads besides the carry
             return (self._host_batch(step),) if self.streaming else (self.data, self.labeled)
 
