@@ -91,6 +91,12 @@ class Encoder(nnx.Module):
         return chain(self.stages, x)
 
 
+def rebuilt(module, build):
+    """``module``'s weights in the module ``build()`` describes: the same architecture, e.g. computing
+    in another dtype (``build`` runs abstractly and allocates nothing)."""
+    return nnx.merge(nnx.graphdef(nnx.eval_shape(build)), nnx.state(module))
+
+
 def chain(layers, x):
     for layer in layers:
         x = layer(x)

@@ -19,7 +19,7 @@ from flax import nnx
 
 from data_pipeline import dcs, vec_env
 from data_pipeline.experts import PAPER_BC_RETURNS, REFERENCE_RETURNS
-from lam_jax.models import lams
+from lam_jax.models import lams, nets
 from lam_jax.models.policy_nets import ActionDecoder, Actor
 from lam_jax.training import metrics, optim, run_dir
 from lam_jax.training.checkpoint import require_checkpoint, restore_state
@@ -170,14 +170,17 @@ def load_policy(actor_dir: str, decoder_dir: str | None = None, actor: Actor | N
     """(policy uint8 stacks -> actions, frame_stack): decoder(actor(o)), or actor(o) alone, in float32
     whatever they were trained in (the reference evaluates outside autocast); ``actor`` and
     ``decoder``: the ones in those folders when this process has just trained them."""
-    actor_arch = load_arch(actor_dir)
-    actor = _float32(actor, _actor, actor_arch) if actor is not None else load_actor(actor_dir, dtype="float32")
+    actor_arch = {**load_arch(actor_dir), "dtype": "float32"}
+    actor = nets.rebuilt(actor, lambda: _actor(actor_arch)) if actor is not None else load_actor(actor_dir, "float32")
     if decoder_dir:
         arch = {**load_arch(decoder_dir), "dtype": "float32"}
-        decoder = _float32(decoder, _decoder, arch) if decoder is not None else load_fitted(decoder_dir, _decoder(arch))
+        decoder = nets.rebuilt(decoder, lambda: _decoder(arch)) if decoder is not None else load_fitted(
+            decoder_dir, _decoder(arch))
     # jax.jit on the split state: nnx.jit walks the module graph on every call (about 4 ms on one
-    # core, measured), and evaluation calls the policy once per environment step.
+    # core, measured), and evaluation calls the policy once per environment step. The state goes to
+    # one device whichever mesh trained it (restored weights are there already).
     graphdef, state = nnx.split((actor, decoder))
+    state = jax.device_put(state, jax.devices()[0])
 
     @jax.jit
     def policy(state, obs):
@@ -186,12 +189,6 @@ def load_policy(actor_dir: str, decoder_dir: str | None = None, actor: Actor | N
         return dec(out) if dec is not None else out
 
     return (lambda obs: np.asarray(policy(state, obs))), actor_arch["frame_stack"]
-
-
-def _float32(module, make, arch: dict):
-    """A trained module's weights (on one device, as restored ones) in a copy computing in float32."""
-    template = nnx.eval_shape(lambda: make({**arch, "dtype": "float32"}))
-    return nnx.merge(nnx.graphdef(template), jax.device_put(nnx.state(module), jax.devices()[0]))
 
 
 def normalizers(env_cfg: dcs.EnvConfig) -> dict:

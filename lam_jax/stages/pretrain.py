@@ -61,13 +61,11 @@ def episode_sources(cfg, train: DatasetEpisodes | None = None) -> Sources:
                                    seed=1)
         labeled_idx = range(min(d.labeled_trajectories, full.num_episodes))
     else:
-        if train is not None and train.path == d.path and train.split == "train":
-            dataset = train.dataset
-        else:
-            dataset = open_dataset(d.path, d.get("eval_path") or None,
-                                   [p for p in d.get("labeled_paths", "").split(",") if p] or None)
+        given = train is not None and train.path == d.path and train.split == "train"
+        dataset = train.dataset if given else open_dataset(
+            d.path, d.get("eval_path") or None, [p for p in d.get("labeled_paths", "").split(",") if p] or None)
         full = DatasetEpisodes(d.path, "train", action_key=d.action_key, dataset=dataset)
-        if train is not None and train.dataset is dataset and train.action_key == full.action_key:
+        if given and train.action_key == full.action_key:
             full = train  # its frames, once placed on the devices, serve the later stages too
         evals = (DatasetEpisodes(d.path, cfg.eval_split, action_key=d.action_key, dataset=dataset)
                  if cfg.eval_split in dataset.splits else None)

@@ -7,6 +7,7 @@ import os
 import ml_collections
 from flax import nnx
 
+from lam_jax.models import nets
 from lam_jax.models.lams import make_model
 from lam_jax.training import run_dir
 from lam_jax.training.checkpoint import require_checkpoint, restore_state
@@ -38,8 +39,7 @@ def recast(cfg, model_spec: dict, model, dtype: str):
     either way, so this equals ``load_lam(workdir, dtype=dtype)`` without reading the checkpoint."""
     model_cfg = ml_collections.ConfigDict({**cfg.model.to_dict(), "dtype": dtype})
     shape = {k: model_spec[k] for k in ("image_size", "frame_stack", "action_dim", "state_dim")}
-    template = nnx.eval_shape(lambda: make_model(model_cfg, **shape, seed=cfg.seed))
-    return nnx.merge(nnx.graphdef(template), nnx.state(model))
+    return nets.rebuilt(model, lambda: make_model(model_cfg, **shape, seed=cfg.seed))
 
 
 def check_frames(model_spec: dict, source, trained: str) -> None:
