@@ -1,14 +1,16 @@
 """Shared LAM pretraining settings; each method's config file starts from ``lam_config()``.
 
-``get_config(arg)`` takes ``VARIANT[,key=value...]``:
+``get_config(VARIANT)``:
 - ``paper``: the reference's settings (dunnolab/laom ``configs/*.yaml``), for accelerators;
 - ``small``: the same architectures at CPU scale (narrower, fewer steps, smaller batch), the
   regime of the README's main job and the ladder experiment;
 - ``smoke``: seconds on CPU, for tests.
-key=value pairs override top-level, ``model`` or ``data`` fields (``--config.x.y=...`` on the
-command line does the same).
+Any field is overridden as ``KEY=VALUE`` (``override``): ``--config.model.latent_dim=128`` on a
+stage's command line, ``--lam.model.latent_dim=128`` for every run of an experiment.
 """
 import ml_collections
+from absl import flags
+from ml_collections import config_flags
 
 from lam_jax.training import metrics
 
@@ -112,38 +114,20 @@ def scale_down(c: ml_collections.ConfigDict, variant: str) -> ml_collections.Con
     return c
 
 
-def _cast(current, value: str):
-    if isinstance(current, bool):
-        return value.lower() in ("1", "true", "yes")
-    if isinstance(current, tuple):
-        return tuple(type(current[0])(v) for v in value.split(":"))
-    return type(current)(value)
-
-
-def apply_overrides(c: ml_collections.ConfigDict, overrides, search=("model", "data")) -> ml_collections.ConfigDict:
-    """key=value pairs; a dotted key names its node (``bc.num_steps``), a bare key is looked up at
-    the top level, then in each of ``search`` (``latent_dim`` -> ``model.latent_dim``)."""
-    for item in overrides:
-        if "=" not in item:
-            raise ValueError(f"config override {item!r} is not key=value")
-        key, value = item.split("=", 1)
-        *path, leaf = key.split(".")
-        candidates = [path] if path else [[]] + [[node] for node in search]
-        for nodes in candidates:
-            target = c
-            for node in nodes:
-                target = target.get(node) if isinstance(target, ml_collections.ConfigDict) else None
-            if isinstance(target, ml_collections.ConfigDict) and leaf in target:
-                target[leaf] = _cast(target[leaf], value)
-                break
-        else:
-            raise KeyError(f"unknown config key {key!r}")
+def override(c: ml_collections.ConfigDict, overrides) -> ml_collections.ConfigDict:
+    """Applies ``KEY=VALUE`` items (KEY dotted from the top: ``model.latent_dim=128``) exactly as
+    ``--config.KEY=VALUE`` on a command line would (ml_collections parses both): the one override
+    syntax of command lines, experiments and tests."""
+    argv = ["", *(f"--config.{item}" for item in overrides)]
+    parsed = flags.FlagValues()
+    try:
+        config_flags.DEFINE_config_dict("config", c, flag_values=parsed, lock_config=False, sys_argv=argv)
+        parsed(argv)
+    except (AttributeError, flags.UnrecognizedFlagError) as e:  # a key the config does not have
+        raise KeyError(f"unknown config key in {list(overrides)}: {e}") from None
+    except flags.Error as e:  # a value its field's type cannot take
+        raise ValueError(f"config overrides {list(overrides)}: {e}") from None
     return c
-
-
-def split_arg(arg: str | None, default: str = "paper"):
-    variant, *overrides = (arg or default).split(",")
-    return variant, overrides
 
 
 def log_config() -> ml_collections.ConfigDict:

@@ -1,15 +1,14 @@
 """Downstream stages after LAM pretraining (the reference's ``bc`` and ``decoder`` yaml sections).
 
-``--config=configs/downstream.py:VARIANT[,key=value...]`` with VARIANT paper, small or smoke;
-nested keys as ``bc.num_epochs=2`` or ``--config.bc.num_epochs=2``.
+``--config=configs/downstream.py:VARIANT`` with VARIANT paper, small or smoke; a field as
+``--config.bc.num_epochs=2`` (``--downstream.bc.num_epochs=2`` for every run of an experiment).
 """
 import ml_collections
 
 from configs import common
 
 
-def get_config(arg=None):
-    variant, overrides = common.split_arg(arg)
+def get_config(variant="paper"):
     if variant not in common.VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {common.VARIANTS}")
     c = ml_collections.ConfigDict()
@@ -51,4 +50,4 @@ def get_config(arg=None):
         c.eval.update(episodes=1, max_steps=50)
         c.dtype = "float32"
         c.log_every, c.save_every = 10, 20
-    return common.apply_overrides(c, overrides, search=())
+    return c

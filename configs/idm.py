@@ -6,8 +6,7 @@ encoder at scale 12 and an IDM head of width 1024 predicting a_t from (o_t, o_{t
 from configs import common
 
 
-def get_config(arg=None):
-    variant, overrides = common.split_arg(arg)
+def get_config(variant="paper"):
     c = common.lam_config()
     c.model.name = "idm"
     c.model.encoder_scale = 12.0
@@ -20,4 +19,4 @@ def get_config(arg=None):
     common.scale_down(c, variant)
     if variant != "paper":
         c.model.encoder_scale *= 2  # keeps the reference's 2x width over the LAMs' encoder
-    return common.apply_overrides(c, overrides)
+    return c

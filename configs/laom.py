@@ -6,8 +6,7 @@ multi-step IDM, augmentations on every view.
 from configs import common
 
 
-def get_config(arg=None):
-    variant, overrides = common.split_arg(arg)
+def get_config(variant="paper"):
     c = common.lam_config()
     c.model.name = "laom"
     c.model.latent_dim = 8192  # latent_action_dim
@@ -18,5 +17,4 @@ def get_config(arg=None):
     c.model.ema_tau = 0.001  # target_tau
     c.model.target_update_every = 1
     c.max_offset = 10  # future_obs_offset
-    common.scale_down(c, variant)
-    return common.apply_overrides(c, overrides)
+    return common.scale_down(c, variant)

@@ -3,13 +3,12 @@
 LAOM plus a linear head z -> a_t trained every step on an augmented batch of labeled windows
 (k up to max_offset), against the dataset's raw actions.
 """
-from configs import common, laom
+from configs import laom
 
 
-def get_config(arg=None):
-    variant, overrides = common.split_arg(arg)
+def get_config(variant="paper"):
     c = laom.get_config(variant)
     c.model.labeled_loss_coef = 0.001
     if variant == "paper":
         c.labeled_batch_size = 128
-    return common.apply_overrides(c, overrides)
+    return c

@@ -13,7 +13,7 @@ def get_config(arg=None):
     # At `small`, so that the whole job fits in 45 minutes on 2 cores (README): 1200 LAM updates (40%
     # of the ladder's 3000, the same 30% warm-up) and 1000 BC updates (2 epochs over the 32k training
     # transitions; `small` runs 3000: last BC loss 0.019-0.025 here, 0.015-0.017 at 3000).
-    # --lam_set / --downstream_set replace them, e.g. --lam_set=num_steps=3000 --lam_set=warmup_steps=900.
+    # --lam.KEY=VALUE / --downstream.KEY=VALUE override them, e.g. --lam.num_steps=3000 --lam.warmup_steps=900.
     c.lam_budget = ("num_steps=1200", "warmup_steps=360") if variant == "small" else ()
     c.downstream_budget = ("bc.num_steps=1000",) if variant == "small" else ()
     # Costliest first, so that the cheapest pipelines fill the end of the job (LAPO's pixel decoder

@@ -24,8 +24,7 @@ _VARIANT = flags.DEFINE_string("variant", "small", "LAM config variant")
 _DATASET = flags.DEFINE_string("dataset", "", "a built dataset dir; '' -> the --collect one")
 _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
 _OUT = flags.DEFINE_string("out", "runs/fig9a", "output folder")
-_SET = flags.DEFINE_multi_string("lam_set", None, "LAM config override key=value for both methods "
-                                 "(default: configs/fig9a.py's budget)")
+_LAM = parallel.lam_overrides_flag()
 _WORKERS = flags.DEFINE_integer("workers", 1, "runs side by side, one per core (numbers reproduce per setting)")
 
 
@@ -35,7 +34,7 @@ def main(argv):
     budgets = [int(k) for k in _LABELED.value]
     seeds = [int(s) for s in _SEEDS.value]
     config = fig9a_config.get_config(_VARIANT.value)
-    lam_set = config.lam_budget if _SET.value is None else _SET.value
+    lam_set = (*config.lam_budget, *parallel.overrides_of(_LAM))
     jobs = {(m, k, s): fig9a_report.job(m, k, s, dataset, _VARIANT.value, _OUT.value, lam_set)
             for m in config.methods for k in budgets for s in seeds}
     results = {m: {str(k): {} for k in budgets} for m in config.methods}

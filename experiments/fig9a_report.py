@@ -18,8 +18,8 @@ LABELS = fig9a_config.get_config().methods  # method -> label
 
 def job(method: str, k: int, seed: int, dataset: str, variant: str, out: str, extra=()) -> parallel.Job:
     """The pretraining run of one method, label budget and seed."""
-    arg = ",".join([variant, f"labeled_trajectories={k}", f"seed={seed}", *extra])
-    return parallel.pretrain_job(method, arg, os.path.join(out, method, f"k{k}_s{seed}"), dataset)
+    return parallel.pretrain_job(method, variant, [f"data.labeled_trajectories={k}", f"seed={seed}", *extra],
+                                 os.path.join(out, method, f"k{k}_s{seed}"), dataset)
 
 
 def result(pretrained: dict, workdir: str) -> dict:

@@ -33,7 +33,7 @@ _RUNGS = flags.DEFINE_list("rungs", "", "a subset of rungs by name (default: all
 _DATASET = flags.DEFINE_string("dataset", "", "a built dataset dir; '' -> the --collect one")
 _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
 _OUT = flags.DEFINE_string("out", "runs/ladder", "output folder")
-_SET = flags.DEFINE_multi_string("lam_set", [], "LAM config override key=value for every rung")
+_LAM = parallel.lam_overrides_flag()
 _CLEAN_PRESET = flags.DEFINE_string("clean_preset", "", "collect the data without distractors like --collect, "
                                     "with this env preset (e.g. vanilla); '' -> no such condition")
 _CLEAN_DATASET = flags.DEFINE_string("clean_dataset", "", "a built dataset dir without distractors instead")
@@ -49,9 +49,8 @@ def main(argv):
     del argv
     meter = cost.Meter()
     dataset = datasets.require_eval_split(datasets.dataset_path(_DATASET.value, _COLLECT.value), "the ladder")
-    config_arg = ",".join([_VARIANT.value, *_SET.value])
-    all_rungs = ladder_report.rungs(config_arg)
-    clean_rungs = _CLEAN_RUNGS.value or ladder_config.get_config(config_arg).clean_rungs
+    all_rungs, overrides = ladder_report.rungs(_VARIANT.value), parallel.overrides_of(_LAM)
+    clean_rungs = _CLEAN_RUNGS.value or ladder_config.get_config(_VARIANT.value).clean_rungs
     chosen = [r for r in all_rungs if not _RUNGS.value or r.name in _RUNGS.value]
     if _RUNGS.value and len(chosen) != len(_RUNGS.value):
         raise app.UsageError(f"unknown rung in {_RUNGS.value}; rungs: {[r.name for r in all_rungs]}")
@@ -63,14 +62,14 @@ def main(argv):
     steps = sorted(int(x) for x in _BUDGET_STEPS.value)
     clean_dataset = _clean_dataset()
     # (condition, dataset, output folder, rungs, overrides, seeds): the distracted data, the clean one, the budget runs
-    conditions = [("with", dataset, _OUT.value, chosen, _SET.value, seeds)]
+    conditions = [("with", dataset, _OUT.value, chosen, overrides, seeds)]
     if clean_dataset:
         conditions.append(("without", clean_dataset, os.path.join(_OUT.value, "clean"),
-                           [r for r in chosen if r.name in clean_rungs], _SET.value, seeds))
+                           [r for r in chosen if r.name in clean_rungs], overrides, seeds))
     if _BUDGET_RUNGS.value:
         conditions.append(("budget", dataset, os.path.join(_OUT.value, "budget"),
                            [r for r in all_rungs if r.name in _BUDGET_RUNGS.value],
-                           [*_SET.value, *ladder_report.budget_overrides(steps)], budget_seeds))
+                           [*overrides, *ladder_report.budget_overrides(steps)], budget_seeds))
     jobs = {(condition, rung.name, seed): ladder_report.rung_job(rung, seed, data, _VARIANT.value, out, extra)
             for condition, data, out, rungs, extra, runs_seeds in conditions for rung in rungs for seed in runs_seeds}
     to_train = sum(job.read() is None for job in jobs.values())
@@ -84,7 +83,7 @@ def main(argv):
     command = "python -m experiments.ladder " + " ".join(sys.argv[1:])
     run_dir.write_json(os.path.join(_OUT.value, "results.json"), {
         "dataset": dataset, "clean_dataset": clean_dataset, "variant": _VARIANT.value, "command": command,
-        "overrides": _SET.value, "rungs": {r.name: {"label": r.label, "method": r.method, "overrides": r.overrides}
+        "overrides": overrides, "rungs": {r.name: {"label": r.label, "method": r.method, "overrides": r.overrides}
                                            for r in chosen}, "results": results["with"],
         "clean_results": results.get("without", {}), "budget_steps": steps,
         "budget_results": results.get("budget", {})})

@@ -29,15 +29,15 @@ class Rung:
     overrides: tuple
 
 
-def rungs(config_arg: str) -> list[Rung]:
-    """The ladder of ``configs/ladder.py`` at ``VARIANT[,key=value...]``."""
-    return [Rung(*r) for r in ladder_config.get_config(config_arg).rungs]
+def rungs(variant: str) -> list[Rung]:
+    """The ladder of ``configs/ladder.py`` at ``variant``."""
+    return [Rung(*r) for r in ladder_config.get_config(variant).rungs]
 
 
 def rung_job(rung: Rung, seed: int, dataset: str, variant: str, out: str, extra=()) -> parallel.Job:
     """The pretraining run of one rung and seed."""
-    arg = ",".join([variant, *rung.overrides, f"seed={seed}", *extra])
-    return parallel.pretrain_job(rung.method, arg, os.path.join(out, rung.name, f"seed{seed}"), dataset)
+    return parallel.pretrain_job(rung.method, variant, [*rung.overrides, f"seed={seed}", *extra],
+                                 os.path.join(out, rung.name, f"seed{seed}"), dataset)
 
 
 def rung_result(pretrained: dict, workdir: str) -> dict:

@@ -17,6 +17,10 @@ import sys
 import time
 from typing import Callable
 
+from absl import flags
+from ml_collections import config_flags
+
+from configs import common, downstream as downstream_configs
 from lam_jax import methods
 from lam_jax.stages import pipeline, pretrain
 
@@ -30,12 +34,30 @@ class Job:
     workdir: str = ""
 
 
-def pretrain_job(method: str, config_arg: str, workdir: str, dataset: str) -> Job:
-    """Pretraining ``configs/<method>.py:<config_arg>`` into ``workdir``; its result is report.json."""
-    cfg = methods.lam_config(method, config_arg, dataset, workdir)
+def lam_overrides_flag():
+    """An experiment's ``--lam.KEY=VALUE`` flags: overrides of every run's LAM config (KEY as in
+    configs/common.py), after the experiment's own; ``common.overrides_of`` lists them."""
+    return config_flags.DEFINE_config_dict("lam", common.lam_config(), "--lam.KEY=VALUE: a LAM config override")
+
+
+def downstream_overrides_flag():
+    """``--downstream.KEY=VALUE``: the same for every run's downstream config (configs/downstream.py)."""
+    return config_flags.DEFINE_config_dict("downstream", downstream_configs.get_config(),
+                                           "--downstream.KEY=VALUE: a downstream config override")
+
+
+def overrides_of(flag) -> tuple:
+    """Those flags' ``--NAME.KEY=VALUE`` items on this command line, as ``KEY=VALUE``."""
+    return tuple(f"{k}={v}" for k, v in config_flags.get_override_values(flags.FLAGS[flag.name]).items())
+
+
+def pretrain_job(method: str, variant: str, overrides, workdir: str, dataset: str) -> Job:
+    """Pretraining ``configs/<method>.py:<variant>`` with KEY=VALUE overrides into ``workdir``; its result
+    is report.json."""
+    cfg = methods.lam_config(method, variant, dataset, workdir, overrides)
     module = methods.LAM_CONFIGS[method].replace(".", "/")
-    args = ["-m", "experiments.pretrain", f"--config={module}.py:{config_arg}", f"--config.workdir={workdir}",
-            f"--config.data.path={dataset}"]
+    args = ["-m", "experiments.pretrain", f"--config={module}.py:{variant}", *(f"--config.{x}" for x in overrides),
+            f"--config.workdir={workdir}", f"--config.data.path={dataset}"]
     return Job(args, lambda: pretrain.finished(cfg), workdir)
 
 
@@ -43,8 +65,7 @@ def pipeline_job(pipe: pipeline.PipelineRun) -> Job:
     """One method's whole pipeline; its result is summary.json."""
     args = ["-m", "experiments.pipeline", f"--method={pipe.method}", f"--dataset={pipe.dataset}",
             f"--labeled={pipe.labeled}", f"--seed={pipe.seed}", f"--variant={pipe.variant}", f"--out={pipe.out}"]
-    args += [f"--lam_set={x}" for x in pipe.lam_overrides]
-    args += [f"--downstream_set={x}" for x in pipe.downstream_overrides]
+    args += [f"--lam.{x}" for x in pipe.lam_overrides] + [f"--downstream.{x}" for x in pipe.downstream_overrides]
     args += [f"--eval_split={pipe.eval_split}"] if pipe.eval_split else []
     return Job(args, lambda: pipeline.finished(pipe), pipe.folder)
 

@@ -14,6 +14,7 @@ from experiments import runtime  # noqa: F401
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+from experiments import parallel  # noqa: E402
 from lam_jax import methods  # noqa: E402
 from lam_jax.stages import datasets, pipeline  # noqa: E402
 
@@ -24,8 +25,8 @@ _VARIANT = flags.DEFINE_string("variant", "small", "config variant of every stag
 _DATASET = flags.DEFINE_string("dataset", "", "a built dataset dir; '' -> the --collect one")
 _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
 _OUT = flags.DEFINE_string("out", "runs/pipeline", "output root")
-_LAM_SET = flags.DEFINE_multi_string("lam_set", [], "LAM config override key=value")
-_DOWN_SET = flags.DEFINE_multi_string("downstream_set", [], "downstream config override key=value")
+_LAM = parallel.lam_overrides_flag()
+_DOWN = parallel.downstream_overrides_flag()
 _EVAL_SPLIT = flags.DEFINE_string("eval_split", "", "environment videos to evaluate on: train (the reference's) "
                                   "or eval (unseen); '' -> the downstream config's")
 flags.mark_flag_as_required("method")
@@ -34,8 +35,8 @@ flags.mark_flag_as_required("method")
 def main(argv):
     del argv
     pipe = pipeline.PipelineRun(_METHOD.value, datasets.dataset_path(_DATASET.value, _COLLECT.value), _LABELED.value,
-                                _SEED.value, _VARIANT.value, _OUT.value, tuple(_LAM_SET.value),
-                                tuple(_DOWN_SET.value), _EVAL_SPLIT.value)
+                                _SEED.value, _VARIANT.value, _OUT.value, parallel.overrides_of(_LAM),
+                                parallel.overrides_of(_DOWN), _EVAL_SPLIT.value)
     result = pipeline.run(pipe)
     print(json.dumps({"method": result["method"], "labeled": result["labeled"], "seed": result["seed"],
                       "normalized_return": result["eval"]["normalized_return"],

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 
+from configs import common
+
 LAM_CONFIGS = {"lapo": "configs.lapo", "laom": "configs.laom", "laom_labels": "configs.laom_labels",
                "idm": "configs.idm"}
 METHODS = tuple(LAM_CONFIGS) + ("bc",)  # bc: BC from scratch on the labeled trajectories
@@ -20,11 +22,11 @@ def check(method: str) -> str:
 
 
 def lam_config(method: str, variant: str, dataset: str = "", workdir: str = "", overrides=()):
-    """The method's LAM config at ``variant`` with key=value overrides (its file's ``get_config`` builds
-    it), pointed at dataset and workdir (set after: paths may hold the overrides' commas)."""
+    """The method's LAM config: its file's ``get_config(variant)``, then the KEY=VALUE overrides, pointed
+    at dataset and workdir."""
     if method not in LAM_CONFIGS:
         raise ValueError(f"method {method!r} has no LAM; expected one of {sorted(LAM_CONFIGS)}")
-    cfg = importlib.import_module(LAM_CONFIGS[method]).get_config(",".join([variant, *overrides]))
+    cfg = common.override(importlib.import_module(LAM_CONFIGS[method]).get_config(variant), overrides)
     cfg.data.path, cfg.workdir = dataset, workdir
     return cfg
 

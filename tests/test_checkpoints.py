@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from configs import lapo
+from configs import common, lapo
 from lam_jax.training.checkpoint import DamagedCheckpointError
 from lam_jax.training.loop import TIMING_KEYS
 from lam_jax.data.episodes import synthetic_episodes
@@ -19,7 +19,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _cfg(workdir, steps):
-    cfg = lapo.get_config("smoke,num_steps=12,log_every=4,save_every=4,image_size=32,synthetic_length=24")
+    cfg = common.override(lapo.get_config("smoke"), ["num_steps=12", "log_every=4", "save_every=4",
+                                                     "data.image_size=32", "data.synthetic_length=24"])
     cfg.workdir, cfg.stop_at = str(workdir), steps
     return cfg
 
@@ -73,10 +74,11 @@ def test_a_damaged_checkpoint_is_named_and_resume_falls_back(tmp_path, capfd, ho
 FULL_DISK = """
 from experiments import runtime  # as every entry point does
 import resource, signal
-from configs import lapo
+from configs import common, lapo
 from lam_jax.data.episodes import synthetic_episodes
 from lam_jax.training.train_lam import Trainer
-cfg = lapo.get_config("smoke,num_steps=12,log_every=4,save_every=4,image_size=32,synthetic_length=24")
+cfg = common.override(lapo.get_config("smoke"), ["num_steps=12", "log_every=4", "save_every=4", "data.image_size=32",
+                                                 "data.synthetic_length=24"])
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes beyond the limit fail (EFBIG) as on a full disk
 resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
 Trainer(cfg, synthetic_episodes(4, 24, image_size=32), workdir={workdir!r}).run(progress=False)

@@ -8,7 +8,7 @@ import pytest
 
 from configs import collect as collect_configs
 from configs import downstream as downstream_configs
-from configs import lapo
+from configs import common, lapo
 from data_pipeline import collect, make_dataset
 from data_pipeline import synthetic_released as synth
 from lam_jax.data.episodes import DatasetEpisodes, synthetic_episodes
@@ -17,7 +17,8 @@ from lam_jax.stages import downstream, pretrain, probe
 
 @pytest.fixture(scope="module")
 def lam_32px(tmp_path_factory):
-    cfg = lapo.get_config("smoke,num_steps=2,log_every=1,save_every=2,image_size=32,synthetic_length=24")
+    cfg = common.override(lapo.get_config("smoke"), ["num_steps=2", "log_every=1", "save_every=2", "data.image_size=32",
+                                                     "data.synthetic_length=24"])
     cfg.workdir = str(tmp_path_factory.mktemp("lam"))
     pretrain.run(cfg, progress=False)
     return cfg.workdir

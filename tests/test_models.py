@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from configs import downstream, idm, laom, laom_labels, lapo
+from configs import common, downstream, idm, laom, laom_labels, lapo
 from lam_jax.models import augment, describe, heads, lams, nets
 from lam_jax.models.fsq import fsq
 
@@ -165,7 +165,7 @@ def test_fsq_yields_exactly_levels_codes(levels):
 
 
 def test_lapo_with_fsq_quantises_latents():
-    cfg = lapo.get_config("smoke,fsq_levels=4")
+    cfg = common.override(lapo.get_config("smoke"), ["model.fsq_levels=4"])
     model = lams.make_model(cfg.model, image_size=32, frame_stack=3, action_dim=2, state_dim=3)
     batch = _batch(labeled=False)
     z = np.asarray(model.latent_action(batch["obs"], batch["future"]))
@@ -187,7 +187,7 @@ def test_laom_augments_each_view_independently_and_the_target_too():
     model.loss(batch, jax.random.PRNGKey(0))
     clean_next = nets.to_unit_range(batch["next"])
     assert len(seen) == 2 and not np.allclose(seen[1], clean_next)  # the EMA target sees an augmented o_{t+1}
-    cfg = laom.get_config("smoke,augment=false")
+    cfg = common.override(laom.get_config("smoke"), ["model.augment=false"])
     plain = lams.make_model(cfg.model, image_size=32, frame_stack=3, action_dim=2, state_dim=3)
     plain._embed = spy
     seen.clear()
@@ -201,7 +201,7 @@ def test_unknown_model_and_config_keys_are_rejected():
     with pytest.raises(ValueError, match="unknown model"):
         lams.make_model(cfg.model, image_size=32, frame_stack=3, action_dim=2, state_dim=3)
     with pytest.raises(KeyError, match="unknown config key"):
-        laom.get_config("smoke,learning_rat=3")
+        common.override(laom.get_config("smoke"), ["learning_rat=3"])
     with pytest.raises(ValueError, match="unknown variant"):
         laom.get_config("huge")
 

@@ -1,9 +1,12 @@
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
 from experiments import parallel
+from lam_jax import methods
 
 
 def test_jobs_run_side_by_side_single_threaded_and_failures_are_reported(tmp_path):
@@ -34,3 +37,23 @@ def test_execute_starts_only_unfinished_runs_and_returns_every_result(tmp_path):
     assert os.listdir(tmp_path / "logs") == ["job000.log"]  # the finished run was not started again
     with pytest.raises(RuntimeError, match="without a result"):
         parallel.execute([parallel.Job(["-c", "pass"], lambda: None)], 1, str(tmp_path / "logs2"))
+
+
+def test_overrides_reach_a_run_as_the_experiment_was_given_them():
+    """One syntax from an experiment's command line (--lam.KEY=VALUE) to its runs' command lines
+    (--config.KEY=VALUE): values of every type come back to the same config."""
+    items = ("model.latent_dim=64", "model.augment=false", "learning_rate=3e-4", "model.encoder_channels=(4, 8, 8)",
+             "data.labeled_paths=a.hdf5,b.hdf5", "seed=5")
+    script = ("import json, sys; from absl import flags; from experiments import parallel; "
+              "lam, down = parallel.lam_overrides_flag(), parallel.downstream_overrides_flag(); flags.FLAGS(sys.argv); "
+              "print(json.dumps([parallel.overrides_of(lam), parallel.overrides_of(down)]))")
+    argv = [f"--lam.{x}" for x in items] + ["--downstream.bc.num_steps=7"]
+    out = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, check=True)
+    lam_items, down_items = json.loads(out.stdout)
+    assert down_items == ["bc.num_steps=7"]
+    job = parallel.pretrain_job("laom", "smoke", lam_items, "runs/x", "data/x")
+    assert job.args[3:3 + len(items)] == [f"--config.{x}" for x in lam_items]
+    got, want = (methods.lam_config("laom", "smoke", overrides=o) for o in (lam_items, items))
+    assert got.to_dict() == want.to_dict()
+    assert (got.model.latent_dim, got.model.augment, got.learning_rate, got.model.encoder_channels,
+            got.data.labeled_paths, got.seed) == (64, False, 3e-4, (4, 8, 8), "a.hdf5,b.hdf5", 5)

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from configs import downstream as downstream_configs
+from configs import common, downstream as downstream_configs
 from data_pipeline import rlds_dataset
 from data_pipeline.make_dataset import build_dataset
 from lam_jax.data import sampling
@@ -66,7 +66,7 @@ def test_downstream_errors_are_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a pretraining run"):
         downstream.train_bc(downstream_configs.get_config("smoke"), str(tmp_path / "nolam"), None, str(tmp_path / "bc"))
     with pytest.raises(KeyError, match="unknown config key"):
-        downstream_configs.get_config("smoke,bc.stepz=3")
+        common.override(downstream_configs.get_config("smoke"), ["bc.stepz=3"])
     with pytest.raises(ValueError, match="unknown variant"):
         downstream_configs.get_config("giant")
     with pytest.raises(ValueError, match="unknown method"):

@@ -2,7 +2,7 @@ import jax
 import numpy as np
 import pytest
 
-from configs import laom_labels, lapo
+from configs import common, laom_labels, lapo
 from data_pipeline.make_dataset import build_dataset
 from lam_jax.evaluation import ridge
 from lam_jax.evaluation.held_out import transition_sums
@@ -39,7 +39,7 @@ def test_weighted_moments_ignore_padding():
 
 def test_probe_stage_on_a_trained_lam(collect_config, tmp_path):
     dataset = build_dataset(collect_config)
-    cfg = laom_labels.get_config("smoke,num_steps=4,log_every=2,save_every=2")
+    cfg = common.override(laom_labels.get_config("smoke"), ["num_steps=4", "log_every=2", "save_every=2"])
     cfg.data.path, cfg.workdir = dataset, str(tmp_path / "laom")
     report = pretrain.run(cfg, progress=False)
     held = report["held_out"]

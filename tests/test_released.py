@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from configs import laom_labels
+from configs import common, laom_labels
 from data_pipeline import import_hdf5, released, rlds_dataset
 from data_pipeline import synthetic_released as synth
 from lam_jax.data.episodes import DatasetEpisodes
@@ -156,7 +156,8 @@ def test_import_after_kill9_gives_the_same_dataset(tmp_path):
 
 
 def _pretrain(path, workdir, **extra):
-    cfg = laom_labels.get_config("smoke,num_steps=6,log_every=3,save_every=6,image_size=32")
+    cfg = common.override(laom_labels.get_config("smoke"), ["num_steps=6", "log_every=3", "save_every=6",
+                                                            "data.image_size=32"])
     cfg.data.path, cfg.workdir, cfg.eval_split = path, str(workdir), "eval"
     for key, value in extra.items():
         cfg.data[key] = value

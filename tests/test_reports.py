@@ -4,6 +4,7 @@ from types import SimpleNamespace
 import pytest
 
 from experiments import fig9a_report, ladder_report, main_report
+from lam_jax import methods
 from lam_jax.evaluation import report
 from lam_jax.training import run_dir
 
@@ -82,9 +83,11 @@ def test_experiment_configs_list_their_runs_and_budgets_at_small_only():
     assert main.get_config("small").lam_budget == ("num_steps=1200", "warmup_steps=360")
     assert main.get_config("smoke").lam_budget == () and fig9a.get_config("paper").lam_budget == ()
     rungs = {r.name: r for r in ladder_report.rungs("paper")}
-    assert rungs["latent"].overrides == ("latent_dim=8192", "max_offset=10")
+    assert rungs["latent"].overrides == ("model.latent_dim=8192", "max_offset=10")
     assert rungs["supervision"].method == "laom_labels"
-    assert ladder_report.rungs("small,latent_dim=512")[2].overrides == ("latent_dim=512", "max_offset=10")
+    assert ladder_report.rungs("small")[2].overrides == ("model.latent_dim=1024", "max_offset=10")
+    fdm = methods.lam_config("laom", "small", overrides=rungs["latent_fdm"].overrides).model  # every key exists
+    assert (fdm.latent_dim, fdm.augment, fdm.encoder_norm_out) == (8192, False, True)
     assert [rung for _, rung in main.get_config("small").lineup] == ["lapo", "augment", "supervision"]
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from configs import idm, laom, laom_labels, lapo
+from configs import common, idm, laom, laom_labels, lapo
 from lam_jax.training import optim
 from lam_jax.devices import sharding
 from lam_jax.training.checkpoint import Checkpointer, NonFiniteError
@@ -153,11 +153,11 @@ def test_bad_values_are_rejected_before_compiling(episodes, key, value, match):
 
 
 def test_bad_data_settings_are_rejected(tmp_path):
-    cfg = laom_labels.get_config("smoke,labeled_trajectories=0")
+    cfg = common.override(laom_labels.get_config("smoke"), ["data.labeled_trajectories=0"])
     cfg.workdir = str(tmp_path)
     with pytest.raises(ValueError, match="labeled_trajectories must be > 0"):
         pretrain.run(cfg, progress=False)
-    cfg = lapo.get_config("smoke,synthetic_episodes=0")
+    cfg = common.override(lapo.get_config("smoke"), ["data.synthetic_episodes=0"])
     cfg.workdir = str(tmp_path)
     with pytest.raises(ValueError, match="synthetic_episodes must be >= 1"):
         pretrain.run(cfg, progress=False)
@@ -178,7 +178,8 @@ def test_supervised_idm_probe_beats_chance(tmp_path):
 
 
 def test_pretrain_stage_writes_report_and_checkpoints(tmp_path):
-    cfg = lapo.get_config("smoke,num_steps=8,log_every=4,save_every=4,image_size=32,synthetic_length=16")
+    cfg = common.override(lapo.get_config("smoke"), ["num_steps=8", "log_every=4", "save_every=4", "data.image_size=32",
+                                                     "data.synthetic_length=16"])
     cfg.workdir = str(tmp_path)
     report = pretrain.run(cfg, progress=False)
     assert report["held_out"]["latent_action_probe"]["mse"] > 0

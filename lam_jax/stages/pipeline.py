@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import os
 
-from configs import downstream as downstream_configs
+from configs import common, downstream as downstream_configs
 from lam_jax import methods
 from lam_jax.data.episodes import DatasetEpisodes
 from lam_jax.stages import downstream, pretrain
@@ -46,7 +46,7 @@ def _lam_config(pipe: PipelineRun):
     if pipe.method == "bc":
         return None
     return methods.lam_config(pipe.method, pipe.variant, pipe.dataset, os.path.join(pipe.folder, "lam"),
-                              [f"seed={pipe.seed}", f"labeled_trajectories={pipe.labeled}", *pipe.lam_overrides])
+                              [f"seed={pipe.seed}", f"data.labeled_trajectories={pipe.labeled}", *pipe.lam_overrides])
 
 
 def finished(pipe: PipelineRun) -> dict | None:
@@ -63,8 +63,8 @@ def finished(pipe: PipelineRun) -> dict | None:
 
 def downstream_config(pipe: PipelineRun):
     split = [f"eval.split={pipe.eval_split}"] if pipe.eval_split else []
-    return downstream_configs.get_config(",".join([pipe.variant, *pipe.downstream_overrides, f"seed={pipe.seed}",
-                                                   *split]))
+    return common.override(downstream_configs.get_config(pipe.variant),
+                           [*pipe.downstream_overrides, f"seed={pipe.seed}", *split])
 
 
 def run(pipe: PipelineRun, progress: bool = True) -> dict:

@@ -93,7 +93,7 @@ FINISHED_SAFE_KEYS = tuple(k for k in SAFE_KEYS if k not in ("num_steps", "num_e
 def finished_report(workdir: str, config: dict, report: str = "report.json") -> dict | None:
     """The report of a finished run made with ``config``, or None when the run has not finished.
 
-    Sweeps reuse finished runs; one made with other settings (e.g. another --lam_set) raises
+    Sweeps reuse finished runs; one made with other settings (e.g. another --lam.KEY=VALUE) raises
     ConfigMismatchError instead of silently standing in for the requested run.
     """
     path = os.path.join(workdir, report)
