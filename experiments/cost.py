@@ -36,9 +36,7 @@ class Meter:
 
 def read(out: str) -> dict | None:
     path = os.path.join(out, FILE)
-    if not os.path.exists(path):
-        return None
-    return run_dir.read_json(path)
+    return run_dir.read_json(path) if os.path.exists(path) else None
 
 
 def line(total: dict | None) -> str:

@@ -60,8 +60,7 @@ def write(out: str, summaries: list[dict], random_returns, env_cfg, dataset: str
     lines = ["# Main job: LAPO, LAOM and LAOM+supervision over seeds", "",
              f"Dataset: `{dataset}`; k = {k} labeled trajectories{budget}; {eps[0]} evaluation episodes per run "
              f"({env_cfg.split} videos, seeds from {summaries[0]['eval']['seeds'][0]}). Returns normalised by the "
-             "paper's "
-             f"normaliser ({norm['paper']:.0f}: BC on the full labeled data) and by the expert's return "
+             f"paper's normaliser ({norm['paper']:.0f}: BC on the full labeled data) and by the expert's return "
              f"({norm['expert']:.0f}). Intervals: mean ± 95% t-interval over seeds."
              + (f" Probe chance (the training mean action, on the eval split): {chance:.2f}." if chance else ""),
              "", table, "",

@@ -7,13 +7,6 @@ import os
 from lam_jax.evaluation import report
 
 
-def group(summaries) -> dict:
-    groups = collections.defaultdict(list)
-    for s in summaries:
-        groups[(s["task"], s["method"], s["labeled"])].append(s)
-    return groups
-
-
 # The table's columns after the run counts: where each value is in a pipeline's summary.
 COLUMNS = {"ret": ("eval", "normalized_return"), "ret_expert": ("eval", "expert_normalized_return"),
            "online": ("lam", "paper_metric", "online_latent_action_probe_mse"),
@@ -26,7 +19,9 @@ def write_pipeline_report(out: str, summaries: list[dict], command: str, referen
     """results.md and returns.png: normalised return (paper's normaliser, and expert's) per task,
     method and k, with the online probe (paper metric) and eval action MSE of the LAMs.
     ``references``: {task: {"random": normalised return, "expert": normalised return}}."""
-    groups = group(summaries)
+    groups = collections.defaultdict(list)  # the runs of each (task, method, k)
+    for s in summaries:
+        groups[(s["task"], s["method"], s["labeled"])].append(s)
     tasks = sorted({s["task"] for s in summaries})
     methods = list(dict.fromkeys(s["method"] for s in summaries))
     lines = [f"# {title}", "",

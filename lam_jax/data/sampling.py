@@ -22,13 +22,9 @@ from lam_jax.devices import sharding
 from lam_jax.devices.sharding import DATA_AXIS
 
 
-def stack_indices(t_end, frame_stack: int):
-    """Frame indices [..., S] ending at t_end, clamped at the episode start (first-frame padding)."""
-    return (t_end[..., None] - np.arange(frame_stack - 1, -1, -1)).clip(0)
-
-
 def gather_stack(frames, ep, t_end, frame_stack):
-    f = frames[ep[:, None], stack_indices(t_end, frame_stack)]  # [B, S, H, W, 3]
+    """The stacks of ``frame_stack`` frames ending at t_end, clamped at the episode start (first-frame padding)."""
+    f = frames[ep[:, None], (t_end[..., None] - np.arange(frame_stack - 1, -1, -1)).clip(0)]  # [B, S, H, W, 3]
     b, s, h, w, c = f.shape
     return f.transpose(0, 2, 3, 1, 4).reshape(b, h, w, s * c)
 
@@ -38,13 +34,7 @@ def windows(frames, actions, states, ep, t, k, frame_stack: int) -> dict:
     return {"obs": gather_stack(frames, ep, t, frame_stack),
             "next": gather_stack(frames, ep, t + 1, frame_stack),
             "future": gather_stack(frames, ep, t + k, frame_stack),
-            "action": actions[ep, t], "state": states[ep, t],
-            "episode": ep, "t": t, "k": k}
-
-
-def num_windows(num_episodes: int, length: int, max_offset: int) -> int:
-    """Windows per epoch, as the reference's dataset length: E * (T - max_offset)."""
-    return num_episodes * (length - max_offset)
+            "action": actions[ep, t], "state": states[ep, t], "episode": ep, "t": t, "k": k}
 
 
 def sample_windows(data: dict, key, batch_size: int, frame_stack: int, max_offset: int) -> dict:

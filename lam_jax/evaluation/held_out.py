@@ -24,22 +24,11 @@ from lam_jax.devices import sharding
 from lam_jax.evaluation import ridge
 
 
-def _local_mesh() -> Mesh:
-    return Mesh(np.asarray(jax.local_devices()), (sharding.DATA_AXIS,))
-
-
-def _transition_batches(num_episodes: int, length: int, batch_size: int):
-    ep, t = np.meshgrid(np.arange(num_episodes), np.arange(length - 1), indexing="ij")
-    ep, t = ep.ravel(), t.ravel()
-    for i in range(0, len(ep), batch_size):
-        yield ep[i:i + batch_size], t[i:i + batch_size]
-
-
 def transition_sums(model, source, frame_stack: int, predict_actions: bool = False, batch_size: int = 512,
                     chunk_episodes: int = 8, progress: bool = True) -> dict:
     """Moments {latent: (z, a), embedding: (e, s)} and, with ``predict_actions``, the summed squared
     action error over every transition of ``source``'s episodes (this process's share)."""
-    mesh = _local_mesh()
+    mesh = Mesh(np.asarray(jax.local_devices()), (sharding.DATA_AXIS,))  # this process's devices only
     n_dev = sharding.data_size(mesh)
     batch_size = max(n_dev, batch_size // n_dev * n_dev)
     graphdef, state = nnx.split(model)
@@ -64,7 +53,9 @@ def transition_sums(model, source, frame_stack: int, predict_actions: bool = Fal
     chunks = [mine[i:i + chunk_episodes] for i in range(0, len(mine), chunk_episodes)]
     for chunk in tqdm(chunks, desc="held-out features", unit="chunk", leave=False, disable=not progress):
         eps = source.load(chunk)
-        for ep, t in _transition_batches(eps.num_episodes, eps.length, batch_size):
+        transitions = np.arange(eps.num_episodes * (eps.length - 1))  # every (episode, t) of the chunk
+        for i in range(0, len(transitions), batch_size):
+            ep, t = np.divmod(transitions[i:i + batch_size], eps.length - 1)
             valid = np.full(batch_size, weight, np.float32)
             if len(ep) < batch_size:  # pad the last batch to the sharded size; padded rows weigh 0
                 valid[len(ep):] = 0

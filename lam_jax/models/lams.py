@@ -209,8 +209,7 @@ class LAOM(nnx.Module):
         aug = _augmenter(self.augment, self.image_size)
         views = [nets.to_unit_range(batch["obs"])] + [aug(k, nets.to_unit_range(batch[name]))
                                                       for k, name in zip(keys, ("obs", "future", "next"))]
-        return {"laom/views":
-                jnp.stack([_last_frame(v) for v in views], 1)}
+        return {"laom/views": jnp.stack([_last_frame(v) for v in views], 1)}
 
     def ema_update(self, tau: float):
         online, target = nnx.state(self.encoder, nnx.Param), nnx.state(self.target_encoder, nnx.Param)

@@ -72,17 +72,6 @@ def chw_to_hwc(x, feature_shape, axis: int = -1, offset: int = 0):
     return out
 
 
-def _linear(w, *, rows=(), out_map=False, feature_shape=None):
-    """[O, I] -> [I, O]; ``rows``: offsets of flattened-map blocks in the input; ``out_map``: the
-    output is a flattened map."""
-    k = np.transpose(w)
-    for offset in rows:
-        k = chw_to_hwc(k, feature_shape, axis=0, offset=offset)
-    if out_map:
-        k = chw_to_hwc(k, feature_shape, axis=1)
-    return k
-
-
 def _encoder(rest, first: str = "down", layer: str = "conv"):
     """An encoder Sequential's EncoderBlock parameter -> (path, 'conv'); LAPO's decoder stages too
     (``first`` 'up', a transposed ``layer``)."""
@@ -116,11 +105,10 @@ def _head(rest, reinjects_maps: bool):
 
 def _rule(kind: str, name: str):
     """(path, layer, rows, out_map) of a torch parameter name; layer in conv, conv_transpose, linear, norm."""
-    none = _no_map
     prefix, _, rest = name.partition(".")
     if prefix in PROBES and re.fullmatch(r"weight|bias", rest):
         probe, reads_map = PROBES[prefix]
-        return ("probes", probe, LEAF[rest]), "linear", _first_map if reads_map else none, False
+        return ("probes", probe, LEAF[rest]), "linear", _first_map if reads_map else _no_map, False
     if kind in ("laom", "laom_labels", "idm", "actor"):
         if prefix == "target" and kind in ("laom", "laom_labels") and rest.startswith("encoder."):
             found = _encoder(rest[len("encoder.") :])
@@ -136,15 +124,15 @@ def _rule(kind: str, name: str):
             found = _head(rest, reinjects)
             return ((ours,) + found[0],) + found[1:] if found else None
         if kind == "laom_labels" and prefix == "true_actions_head" and rest in LEAF:
-            return ("true_action_head", LEAF[rest]), "linear", none, False
+            return ("true_action_head", LEAF[rest]), "linear", _no_map, False
     if kind == "actor":
         m = re.fullmatch(r"actor_mean\.1\.(weight|bias)", name)
         if m:
-            return ("out", LEAF[m[1]]), "linear", none, False
+            return ("out", LEAF[m[1]]), "linear", _no_map, False
     if kind == "action_decoder":
         m = re.fullmatch(r"model\.([024])\.(weight|bias)", name)
         if m:
-            return ({"0": "fc1", "2": "fc2", "4": "out"}[m[1]], LEAF[m[2]]), "linear", none, False
+            return ({"0": "fc1", "2": "fc2", "4": "out"}[m[1]], LEAF[m[2]]), "linear", _no_map, False
     if kind == "lapo":
         m = re.fullmatch(r"(idm|fdm)\.encoder\.(.+)", name)
         if m:
@@ -153,10 +141,10 @@ def _rule(kind: str, name: str):
                 return (f"{m[1]}_encoder",) + found[0], found[1], None, False
             out = re.fullmatch(r"\d+\.(weight|bias)", m[2])
             if m[1] == "idm" and out:  # Flatten, GELU, Linear(map -> latent)
-                return ("idm_out", LEAF[out[1]]), "linear", (lambda i, n: (0,)), False
+                return ("idm_out", LEAF[out[1]]), "linear", _first_map, False
         m = re.fullmatch(r"fdm\.act_proj\.(weight|bias)", name)
         if m:
-            return ("act_proj", LEAF[m[1]]), "linear", none, True
+            return ("act_proj", LEAF[m[1]]), "linear", _no_map, True
         m = re.fullmatch(r"fdm\.decoder\.(.+)", name)
         found = _encoder(m[1], "up", "conv_transpose") if m else None
         if found:
@@ -176,8 +164,7 @@ def convert(kind: str, name: str, value, feature_shape=None) -> tuple[tuple, np.
         raise KeyError(f"no lam-jax parameter for the reference's {kind} parameter {name!r}")
     path, layer, rows, out_map = rule
     value = np.asarray(value)
-    leaf = path[-1]
-    if leaf in ("bias", "scale") or layer == "norm":
+    if path[-1] in ("bias", "scale") or layer == "norm":
         return path, (chw_to_hwc(value, feature_shape) if layer == "linear" and out_map else value)
     if layer in ("conv", "conv_transpose"):  # OIHW -> HWIO; [I, O, 2, 2] -> [I, 2, 2, O]
         return path, np.transpose(value, (2, 3, 1, 0) if layer == "conv" else (0, 2, 3, 1))
@@ -185,18 +172,10 @@ def convert(kind: str, name: str, value, feature_shape=None) -> tuple[tuple, np.
     offsets = rows(value.shape[1], n)
     if (offsets or out_map) and feature_shape is None:
         raise ValueError(f"{kind} parameter {name!r} touches a flattened feature map: give feature_shape")
-    return path, _linear(value, rows=offsets, out_map=out_map, feature_shape=feature_shape)
-
-
-def convert_all(kind: str, params: dict, feature_shape=None) -> dict:
-    """{torch name: array} -> {NNX path: array}."""
-    out = {}
-    for name, value in params.items():
-        path, array = convert(kind, name, value, feature_shape)
-        if path in out:
-            raise ValueError(f"two reference parameters map to {path}")
-        out[path] = array
-    return out
+    k = np.transpose(value)  # [O, I] -> [I, O], then the flattened-map blocks of the input rows and the output
+    for offset in offsets:
+        k = chw_to_hwc(k, feature_shape, axis=0, offset=offset)
+    return path, (chw_to_hwc(k, feature_shape, axis=1) if out_map else k)
 
 
 def params_of(module) -> dict:
@@ -207,8 +186,12 @@ def params_of(module) -> dict:
 def load(module, kind: str, params: dict, feature_shape=None, *, allow_missing=()) -> None:
     """Writes the reference's ``{torch name: array}`` into ``module``. Every parameter of the module
     must be set, except those whose path starts with one of ``allow_missing``; shapes must agree."""
-    ours = params_of(module)
-    converted = convert_all(kind, params, feature_shape)
+    ours, converted = params_of(module), {}
+    for name, value in params.items():
+        path, array = convert(kind, name, value, feature_shape)
+        if path in converted:
+            raise ValueError(f"two reference parameters map to {path}")
+        converted[path] = array
     for path, array in converted.items():
         if path not in ours:
             raise KeyError(f"the module has no parameter {path}")

@@ -43,21 +43,6 @@ def eval_env(metadata: dict, dcfg) -> dcs.EnvConfig:
     return dcs.EnvConfig(**env)
 
 
-def _frozen_fn(module, method: str):
-    """(fn(frozen_state, batch), frozen_state) calling ``module.method(obs, next)`` inside a step."""
-    graphdef, state = nnx.split(module)
-
-    def fn(frozen, batch):
-        return getattr(nnx.merge(graphdef, frozen), method)(batch["obs"], batch["next"])
-
-    return fn, state
-
-
-def _out_dim(fn, state, frame_stack: int, image_size: int) -> int:
-    obs = jax.ShapeDtypeStruct((1, image_size, image_size, 3 * frame_stack), np.uint8)
-    return jax.eval_shape(lambda s, o: fn(s, {"obs": o, "next": o}), state, obs).shape[-1]
-
-
 def steps(stage_cfg, source) -> int:
     """num_steps, or num_epochs over the source's transitions (the reference drops the last partial batch)."""
     if stage_cfg.get("num_epochs", 0) > 0:
@@ -73,8 +58,7 @@ def _fit_kwargs(dcfg, stage_cfg, source, frame_stack, workdir, desc, extra: dict
                 learning_rate=stage_cfg.learning_rate, warmup_steps=stage_cfg.get("warmup_steps", 0),
                 frame_stack=frame_stack, workdir=workdir, config=config, log_every=dcfg.log_every,
                 save_every=dcfg.save_every, num_devices=dcfg.num_devices, desc=desc,
-                weight_decay=stage_cfg.get("weight_decay", 0.0),
-                log_cfg=metrics.log_settings(dcfg))
+                weight_decay=stage_cfg.get("weight_decay", 0.0), log_cfg=metrics.log_settings(dcfg))
 
 
 def _actor(arch: dict) -> Actor:
@@ -110,9 +94,14 @@ def train_bc(dcfg, lam_dir: str, train, workdir: str, lam=None) -> Actor:
     _check_stage(dcfg.bc, train, "bc")
     lam, lam_model_spec = lam or load_lam(lam_dir, dtype="float32")[1:]  # the reference labels outside autocast
     check_frames(lam_model_spec, train, f"the LAM in {lam_dir}")
-    latent, frozen = _frozen_fn(lam, "latent_action")
-    frame_stack = lam_model_spec["frame_stack"]
-    out_dim = _out_dim(latent, frozen, frame_stack, lam_model_spec["image_size"])
+    graphdef, frozen = nnx.split(lam)
+
+    def latent(frozen, batch):  # inside the step: the frozen LAM's z(o_t, o_{t+1})
+        return nnx.merge(graphdef, frozen).latent_action(batch["obs"], batch["next"])
+
+    frame_stack, size = lam_model_spec["frame_stack"], lam_model_spec["image_size"]
+    obs = jax.ShapeDtypeStruct((1, size, size, 3 * frame_stack), np.uint8)
+    out_dim = jax.eval_shape(latent, frozen, {"obs": obs, "next": obs}).shape[-1]
     actor = _new_actor(dcfg, workdir, frame_stack, out_dim, "bc", train.image_size)
     return fit(actor, train, inputs=lambda f, b: b["obs"], targets=latent, frozen=frozen,
                **_fit_kwargs(dcfg, dcfg.bc, train, frame_stack, workdir, "bc", {"lam": os.path.abspath(lam_dir)}))

@@ -57,8 +57,7 @@ def episode_sources(cfg, train: DatasetEpisodes | None = None) -> Sources:
     validate_data_config(d)
     if not d.path:
         full = synthetic_episodes(d.synthetic_episodes, d.synthetic_length, d.image_size, seed=0)
-        evals = synthetic_episodes(max(2, d.synthetic_episodes // 4), d.synthetic_length, d.image_size,
-                                   seed=1)
+        evals = synthetic_episodes(max(2, d.synthetic_episodes // 4), d.synthetic_length, d.image_size, seed=1)
         labeled_idx = range(min(d.labeled_trajectories, full.num_episodes))
     else:
         given = train is not None and train.path == d.path and train.split == "train"

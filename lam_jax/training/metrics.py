@@ -14,17 +14,6 @@ def read_jsonl(path: str) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def truncate_jsonl(path: str, last_step: int) -> None:
-    """Drops rows logged after ``last_step`` (a resumed run logs those steps again)."""
-    if not os.path.exists(path):
-        return
-    rows = [r for r in read_jsonl(path) if r["step"] <= last_step]
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in rows)
-    os.replace(tmp, path)
-
-
 # Where a stage's metrics go besides metrics.jsonl; configs/common.py ``log_config`` is built from it.
 LOG_DEFAULTS = {
     "tensorboard": True,  # event files in WORKDIR/tensorboard: tensorboard --logdir runs/
@@ -60,7 +49,11 @@ class MetricWriter:
         self._purge_step = None
 
     def resume(self, step: int) -> None:
-        truncate_jsonl(self.path, step)
+        if os.path.exists(self.path):  # rows logged after ``step`` go: the resumed run logs those steps again
+            rows = [r for r in read_jsonl(self.path) if r["step"] <= step]
+            with open(f"{self.path}.tmp", "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
+            os.replace(f"{self.path}.tmp", self.path)
         self._purge_step = step + 1
 
     def restart(self) -> None:

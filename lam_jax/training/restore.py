@@ -30,8 +30,7 @@ def load_lam(workdir: str, step: int | None = None, dtype: str | None = None):
     graphdef, state = build_train_state(cfg, model_spec)
     restored = restore_state(ckpt, step, state)
     ckpt.close()
-    model = nnx.merge(graphdef, restored)[0]
-    return cfg, model, model_spec
+    return cfg, nnx.merge(graphdef, restored)[0], model_spec
 
 
 def recast(cfg, model_spec: dict, model, dtype: str):

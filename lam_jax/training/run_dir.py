@@ -8,10 +8,8 @@ import time
 # Keys that may change between a run and its resumption: the length of training and how it is
 # logged, saved or spread over devices. Everything else (model, data, optimiser) must match.
 SAFE_KEYS = ("num_steps", "num_epochs", "stop_at", "log_every", "save_every", "keep_checkpoints", "keep_every",
-             "resume_fallback",
-             "workdir", "num_devices", "distributed.", "log.", "data.streaming", "data.buffer_episodes",
-             "data.buffer_steps")
-
+             "resume_fallback", "workdir", "num_devices", "distributed.", "log.", "data.streaming",
+             "data.buffer_episodes", "data.buffer_steps")
 
 # Keys added after runs were made: absent from an older run's config, they hold these defaults.
 ADDED_KEYS = {"data.eval_path": "", "data.labeled_paths": "", "eval.davis_path": "", "eval.allow_procedural": False,
@@ -33,10 +31,6 @@ def flatten(tree, prefix: str = "") -> dict:
     return out
 
 
-def _is_safe(key: str, safe) -> bool:
-    return any(key == s or (s.endswith(".") and key.startswith(s)) for s in safe)
-
-
 def read_json(path: str):
     with open(path) as f:
         return json.load(f)
@@ -56,7 +50,8 @@ def _check_changes(workdir: str, path: str, config: dict, safe, doing: str) -> d
     old = {**ADDED_KEYS, **flatten(read_json(path))}
     new = {**ADDED_KEYS, **flatten(json.loads(json.dumps(config)))}  # tuples -> lists, as stored
     changed = {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
-    unsafe = {k: v for k, v in changed.items() if not _is_safe(k, safe)}
+    unsafe = {k: v for k, v in changed.items()  # safe: a key of ``safe``, or under one ending in "."
+              if not any(k == s or (s.endswith(".") and k.startswith(s)) for s in safe)}
     if unsafe:
         lines = "\n".join(f"  {k}: {a!r} (run) != {b!r} (now)" for k, (a, b) in unsafe.items())
         raise ConfigMismatchError(

@@ -80,9 +80,8 @@ def validate_config(cfg) -> None:
         if not value > 0:
             raise ValueError(f"config.{name} must be > 0, got {value}")
     non_negative = {"seed": cfg.seed, "stop_at": cfg.get("stop_at", 0), "weight_decay": cfg.weight_decay,
-                    "grad_clip": cfg.grad_clip,
-                    "probe_learning_rate": cfg.probe_learning_rate, "num_steps": cfg.num_steps,
-                    "num_epochs": cfg.num_epochs, "warmup_steps": cfg.warmup_steps,
+                    "grad_clip": cfg.grad_clip, "probe_learning_rate": cfg.probe_learning_rate,
+                    "num_steps": cfg.num_steps, "num_epochs": cfg.num_epochs, "warmup_steps": cfg.warmup_steps,
                     "warmup_epochs": cfg.warmup_epochs, "model.labeled_loss_coef": cfg.model.labeled_loss_coef}
     for name, value in non_negative.items():
         if value < 0:
@@ -107,7 +106,7 @@ def model_spec(cfg, source) -> dict:
     if cfg.get("variant") == "paper" and source.image_size != 64:
         print(f"note: the paper configs are the reference's architectures for 64 px frames; on "
               f"{source.image_size} px frames their sizes (and parameter counts) differ", file=sys.stderr)
-    windows = sampling.num_windows(source.num_episodes, source.length, cfg.max_offset)
+    windows = source.num_episodes * (source.length - cfg.max_offset)  # per epoch, as the reference's dataset length
     num_steps, warmup = resolve_schedule(cfg, windows)
     return {"image_size": source.image_size, "frame_stack": cfg.frame_stack, "action_dim": source.action_dim,
             "state_dim": source.state_dim, "num_steps": num_steps, "warmup_steps": warmup,
@@ -282,8 +281,7 @@ class Trainer:
         train_loop = loop.TrainLoop(self.workdir, cfg.to_dict(), self.mesh, keep_checkpoints=cfg.keep_checkpoints,
                                     keep_every=cfg.get("keep_every", 0),
                                     hint=f"lower the learning rate (now {cfg.learning_rate}) or set grad_clip",
-                                    fallback=cfg.get("resume_fallback", True),
-                                    log_cfg=log_cfg)
+                                    fallback=cfg.get("resume_fallback", True), log_cfg=log_cfg)
         if self.workdir and sharding.is_main_process():
             run_dir.write_json(os.path.join(self.workdir, "model_spec.json"), self.model_spec)
         carry, start = train_loop.resume(Carry(state=self.state, health=self.health, rng=self.base_key))
