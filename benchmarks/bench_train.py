@@ -2,7 +2,7 @@
 backward, Adam, EMA, online probes), after compilation (measured by device_check.measure_steps).
 
   python benchmarks/bench_train.py [--variants small,paper] [--methods lapo,laom,laom_labels,idm]
-                                   [--dtypes float32,bfloat16] [--paper_batch 0] [--steps 5] [--set k=v,...]
+                                   [--dtypes float32,bfloat16] [--paper_batch 0] [--steps 5] [--set KEY=VALUE ...]
 
 Prints per row: ms/step, samples/s, GFLOP/sample (XLA cost analysis of the compiled step, the
 labeled batch included), achieved GFLOP/s, the fraction of the machine's peak (CPU: derived from
@@ -28,7 +28,7 @@ PAPER_SAMPLES = 10 * 5_000 * 990  # 10 epochs over 5000 trajectories of 990 wind
 
 
 def bench(method: str, variant: str, batch: int, steps: int, dtype: str, extra=()) -> dict:
-    overrides = [f"dtype={dtype}", "num_epochs=0", "num_steps=1000", "warmup_epochs=0", "warmup_steps=10", *extra]
+    overrides = [f"model.dtype={dtype}", "num_epochs=0", "num_steps=1000", "warmup_epochs=0", "warmup_steps=10", *extra]
     if batch:
         overrides += [f"batch_size={batch}", f"labeled_batch_size={max(jax.device_count(), batch // 4)}"]
     cfg = methods.lam_config(method, variant, overrides=overrides)
@@ -49,7 +49,8 @@ def main():
     p.add_argument("--dtypes", default="float32,bfloat16")
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--paper_batch", type=int, default=0)
-    p.add_argument("--set", default="", help="config overrides for every row, e.g. encoder_scale=1,latent_dim=1024")
+    p.add_argument("--set", action="append", default=[], help="a config override KEY=VALUE for every row "
+                   "(repeatable), e.g. --set model.encoder_scale=1 --set model.latent_dim=1024")
     p.add_argument("--json", default="", help="also write the rows here")
     args = p.parse_args()
     device = jax.devices()[0]
@@ -64,7 +65,7 @@ def main():
         for method in args.methods.split(","):
             for dtype in args.dtypes.split(","):
                 batch = args.paper_batch or (512 if device.platform != "cpu" else 32) if variant == "paper" else 0
-                r = bench(method, variant, batch, args.steps, dtype, [x for x in args.set.split(",") if x])
+                r = bench(method, variant, batch, args.steps, dtype, args.set)
                 rows.append(r)
                 frac = f"{100 * r['peak_fraction']:.1f}" if r["peak_fraction"] else "n/a"
                 mem = f"{r['peak_memory_gib']:.1f}" if r["peak_memory_gib"] else "n/a"

@@ -66,7 +66,7 @@ def _config(method: str, smoke: bool, overrides=()):
     from lam_jax import methods
     if smoke:
         return methods.lam_config(method, "smoke", overrides=["num_steps=100", *overrides])
-    batch = ["batch_size=512", "labeled_batch_size=128", "dtype=bfloat16"]
+    batch = ["batch_size=512", "labeled_batch_size=128", "model.dtype=bfloat16"]
     return methods.lam_config(method, "paper", overrides=[*batch, "num_epochs=0", "num_steps=100000",
                                                           "warmup_epochs=0", "warmup_steps=1000", *overrides])
 
@@ -215,7 +215,7 @@ def part_numerics_run(smoke: bool) -> dict:
     from lam_jax.training import train_lam
     episodes = synthetic_episodes(8, 60, image_size=32, seed=0)
     cfg = methods.lam_config("laom", "smoke" if smoke else "small",
-                             overrides=["num_steps=100", "warmup_steps=0", "dtype=float32", "num_devices=1"])
+                             overrides=["num_steps=100", "warmup_steps=0", "model.dtype=float32", "num_devices=1"])
     trainer = train_lam.Trainer(cfg, episodes, episodes)
     state, health, losses = trainer.state, trainer.health, []
     for step in range(3):

@@ -114,19 +114,43 @@ def scale_down(c: ml_collections.ConfigDict, variant: str) -> ml_collections.Con
     return c
 
 
+class UnknownConfigKey(KeyError):
+    def __str__(self):  # KeyError would quote the message
+        return self.args[0]
+
+
 def override(c: ml_collections.ConfigDict, overrides) -> ml_collections.ConfigDict:
     """Applies ``KEY=VALUE`` items (KEY dotted from the top: ``model.latent_dim=128``) exactly as
     ``--config.KEY=VALUE`` on a command line would (ml_collections parses both): the one override
-    syntax of command lines, experiments and tests."""
-    argv = ["", *(f"--config.{item}" for item in overrides)]
+    syntax of command lines, experiments and tests. A later item for the same key replaces an
+    earlier one; a value must keep its field's type (a tuple, its elements' type)."""
+    items = {}
+    for item in overrides:
+        key, eq, value = item.partition("=")
+        *path, leaf = key.split(".")
+        node = c
+        for name in path:
+            node = node.get(name) if isinstance(node, ml_collections.ConfigDict) else None
+        if not (eq and key):
+            raise ValueError(f"config override {item!r} is not KEY=VALUE")
+        if not isinstance(node, ml_collections.ConfigDict) or leaf not in node or isinstance(
+                node[leaf], ml_collections.ConfigDict):
+            near = [f"{n}.{leaf}" for n, v in c.items() if isinstance(v, ml_collections.ConfigDict) and leaf in v]
+            raise UnknownConfigKey(f"unknown config key {key!r} in {item!r}" + (f" (did you mean {near[0]}?)"
+                                                                                 if near else ""))
+        items[key] = (value, node[leaf])
+    argv = ["", *(f"--config.{key}={value}" for key, (value, _) in items.items())]
     parsed = flags.FlagValues()
     try:
         config_flags.DEFINE_config_dict("config", c, flag_values=parsed, lock_config=False, sys_argv=argv)
         parsed(argv)
-    except (AttributeError, flags.UnrecognizedFlagError) as e:  # a key the config does not have
-        raise KeyError(f"unknown config key in {list(overrides)}: {e}") from None
     except flags.Error as e:  # a value its field's type cannot take
-        raise ValueError(f"config overrides {list(overrides)}: {e}") from None
+        raise ValueError(f"config override: {e}") from None
+    for key, (value, before) in items.items():
+        after = c[key]
+        if isinstance(before, tuple) and before and any(type(x) is not type(before[0]) for x in after):
+            raise ValueError(f"config override {key}={value}: expected a tuple of {type(before[0]).__name__}, "
+                             f"as {before}")
     return c
 
 

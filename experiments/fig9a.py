@@ -1,7 +1,7 @@
 """The paper's Fig. 9a at CPU scale: eval-split action MSE of IDM vs LAOM+supervision by label budget.
 
   python -m experiments.fig9a --variant=small --collect=configs/collect.py:small --labeled=2,4,8,16 --seeds=0,1,2 \
-      --out=runs/fig9a --workers=2
+      --out=runs/fig9a --workers=2 [--lam.KEY=VALUE ...]
 
 Writes results.json, fig9a.md (mean ± 95% CI over seeds) and fig9a.png; finished runs are reused.
 """
@@ -24,7 +24,7 @@ _VARIANT = flags.DEFINE_string("variant", "small", "LAM config variant")
 _DATASET = flags.DEFINE_string("dataset", "", "a built dataset dir; '' -> the --collect one")
 _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
 _OUT = flags.DEFINE_string("out", "runs/fig9a", "output folder")
-_LAM = parallel.lam_overrides_flag()
+parallel.lam_overrides_flag()
 _WORKERS = flags.DEFINE_integer("workers", 1, "runs side by side, one per core (numbers reproduce per setting)")
 
 
@@ -34,7 +34,7 @@ def main(argv):
     budgets = [int(k) for k in _LABELED.value]
     seeds = [int(s) for s in _SEEDS.value]
     config = fig9a_config.get_config(_VARIANT.value)
-    lam_set = (*config.lam_budget, *parallel.overrides_of(_LAM))
+    lam_set = (*config.lam_budget, *parallel.overrides_of("lam"))
     jobs = {(m, k, s): fig9a_report.job(m, k, s, dataset, _VARIANT.value, _OUT.value, lam_set)
             for m in config.methods for k in budgets for s in seeds}
     results = {m: {str(k): {} for k in budgets} for m in config.methods}

@@ -33,7 +33,7 @@ _RUNGS = flags.DEFINE_list("rungs", "", "a subset of rungs by name (default: all
 _DATASET = flags.DEFINE_string("dataset", "", "a built dataset dir; '' -> the --collect one")
 _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
 _OUT = flags.DEFINE_string("out", "runs/ladder", "output folder")
-_LAM = parallel.lam_overrides_flag()
+parallel.lam_overrides_flag()
 _CLEAN_PRESET = flags.DEFINE_string("clean_preset", "", "collect the data without distractors like --collect, "
                                     "with this env preset (e.g. vanilla); '' -> no such condition")
 _CLEAN_DATASET = flags.DEFINE_string("clean_dataset", "", "a built dataset dir without distractors instead")
@@ -49,7 +49,7 @@ def main(argv):
     del argv
     meter = cost.Meter()
     dataset = datasets.require_eval_split(datasets.dataset_path(_DATASET.value, _COLLECT.value), "the ladder")
-    all_rungs, overrides = ladder_report.rungs(_VARIANT.value), parallel.overrides_of(_LAM)
+    all_rungs, overrides = ladder_report.rungs(_VARIANT.value), parallel.overrides_of("lam")
     clean_rungs = _CLEAN_RUNGS.value or ladder_config.get_config(_VARIANT.value).clean_rungs
     chosen = [r for r in all_rungs if not _RUNGS.value or r.name in _RUNGS.value]
     if _RUNGS.value and len(chosen) != len(_RUNGS.value):

@@ -3,6 +3,9 @@
   python -m experiments.main [--seeds=0,1,2] [--labeled=4] [--out=runs/main] [--collect.env.davis_path=DAVIS]
                              [--lam.num_steps=1500 ...] [--downstream.bc.num_steps=3000 ...]
 
+--lam.KEY=VALUE and --downstream.KEY=VALUE override every run's config, key by key after the
+budget of configs/main.py (--lam.num_steps=1500 alone keeps its warmup_steps=360).
+
 Collects a small cheetah-run dataset with the paper's distractors (procedural background videos
 unless a DAVIS folder is given), then for LAPO (k=1, latent 128), LAOM and LAOM+supervision and
 every seed runs the whole pipeline: LAM pretraining (paper metric and held-out probes), BC on
@@ -34,8 +37,8 @@ _LABELED = flags.DEFINE_integer("labeled", 4, "labeled trajectories k")
 _VARIANT = flags.DEFINE_string("variant", "small", "config variant of every stage (smoke: a quick check)")
 _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
 _OUT = flags.DEFINE_string("out", "runs/main", "output folder")
-_LAM = parallel.lam_overrides_flag()
-_DOWN = parallel.downstream_overrides_flag()
+parallel.lam_overrides_flag()
+parallel.downstream_overrides_flag()
 _WORKERS = flags.DEFINE_integer("workers", 2, "pipelines side by side, one per core (numbers reproduce per setting)")
 
 
@@ -45,8 +48,8 @@ def main(argv):
         _COLLECT.value.update(collect_configs.SMOKE_SIZES)  # collect.py:smoke's data
     dataset = datasets.dataset_path("", _COLLECT.value)
     config = main_config.get_config(_VARIANT.value)
-    lam_set = (*config.lam_budget, *parallel.overrides_of(_LAM))
-    down_set = (*config.downstream_budget, *parallel.overrides_of(_DOWN))
+    lam_set = (*config.lam_budget, *parallel.overrides_of("lam"))
+    down_set = (*config.downstream_budget, *parallel.overrides_of("downstream"))
     rungs = {r.name: r for r in ladder_report.rungs(_VARIANT.value)}
     pipes = [pipeline.PipelineRun(method, dataset, _LABELED.value, seed, _VARIANT.value, _OUT.value,
                                   (*rungs[rung].overrides, *lam_set), down_set)

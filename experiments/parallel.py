@@ -10,6 +10,7 @@ gives each run every core.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import subprocess
@@ -17,7 +18,6 @@ import sys
 import time
 from typing import Callable
 
-from absl import flags
 from ml_collections import config_flags
 
 from configs import common, downstream as downstream_configs
@@ -36,19 +36,27 @@ class Job:
 
 def lam_overrides_flag():
     """An experiment's ``--lam.KEY=VALUE`` flags: overrides of every run's LAM config (KEY as in
-    configs/common.py), after the experiment's own; ``common.overrides_of`` lists them."""
-    return config_flags.DEFINE_config_dict("lam", common.lam_config(), "--lam.KEY=VALUE: a LAM config override")
+    configs/common.py), after the experiment's own; ``overrides_of`` lists them."""
+    return _override_flag("lam", common.lam_config(), "LAM")
 
 
 def downstream_overrides_flag():
     """``--downstream.KEY=VALUE``: the same for every run's downstream config (configs/downstream.py)."""
-    return config_flags.DEFINE_config_dict("downstream", downstream_configs.get_config(),
-                                           "--downstream.KEY=VALUE: a downstream config override")
+    return _override_flag("downstream", downstream_configs.get_config(), "downstream")
 
 
-def overrides_of(flag) -> tuple:
-    """Those flags' ``--NAME.KEY=VALUE`` items on this command line, as ``KEY=VALUE``."""
-    return tuple(f"{k}={v}" for k, v in config_flags.get_override_values(flags.FLAGS[flag.name]).items())
+def _override_flag(name: str, template, what: str):
+    try:  # checked before absl parses them: a bad key or value is one line naming it
+        common.override(copy.deepcopy(template), overrides_of(name))
+    except (KeyError, ValueError) as e:
+        raise SystemExit(f"error: --{name}.KEY=VALUE: {e}") from None
+    return config_flags.DEFINE_config_dict(name, template, f"--{name}.KEY=VALUE: a {what} config override")
+
+
+def overrides_of(name: str) -> tuple:
+    """This command line's ``--NAME.KEY=VALUE`` items as given, ``KEY=VALUE``: a run's command line passes
+    them on as ``--config.KEY=VALUE``, parsed the same way."""
+    return tuple(arg[len(name) + 3:] for arg in sys.argv[1:] if arg.startswith(f"--{name}."))
 
 
 def pretrain_job(method: str, variant: str, overrides, workdir: str, dataset: str) -> Job:

@@ -25,8 +25,8 @@ _VARIANT = flags.DEFINE_string("variant", "small", "config variant of every stag
 _DATASET = flags.DEFINE_string("dataset", "", "a built dataset dir; '' -> the --collect one")
 _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
 _OUT = flags.DEFINE_string("out", "runs/pipeline", "output root")
-_LAM = parallel.lam_overrides_flag()
-_DOWN = parallel.downstream_overrides_flag()
+parallel.lam_overrides_flag()
+parallel.downstream_overrides_flag()
 _EVAL_SPLIT = flags.DEFINE_string("eval_split", "", "environment videos to evaluate on: train (the reference's) "
                                   "or eval (unseen); '' -> the downstream config's")
 flags.mark_flag_as_required("method")
@@ -35,8 +35,8 @@ flags.mark_flag_as_required("method")
 def main(argv):
     del argv
     pipe = pipeline.PipelineRun(_METHOD.value, datasets.dataset_path(_DATASET.value, _COLLECT.value), _LABELED.value,
-                                _SEED.value, _VARIANT.value, _OUT.value, parallel.overrides_of(_LAM),
-                                parallel.overrides_of(_DOWN), _EVAL_SPLIT.value)
+                                _SEED.value, _VARIANT.value, _OUT.value, parallel.overrides_of("lam"),
+                                parallel.overrides_of("downstream"), _EVAL_SPLIT.value)
     result = pipeline.run(pipe)
     print(json.dumps({"method": result["method"], "labeled": result["labeled"], "seed": result["seed"],
                       "normalized_return": result["eval"]["normalized_return"],

@@ -26,8 +26,8 @@ _VARIANT = flags.DEFINE_string("variant", "small", "config variant of every stag
 _DATASET = flags.DEFINE_string("dataset", "", "a built dataset dir; '' -> the --collect one")
 _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
 _OUT = flags.DEFINE_string("out", "runs/sweep", "output root")
-_LAM = parallel.lam_overrides_flag()
-_DOWN = parallel.downstream_overrides_flag()
+parallel.lam_overrides_flag()
+parallel.downstream_overrides_flag()
 _WORKERS = flags.DEFINE_integer("workers", 1, "pipelines side by side, one per core (numbers reproduce per setting)")
 
 
@@ -37,8 +37,8 @@ def main(argv):
         methods.check(m)
     dataset = datasets.dataset_path(_DATASET.value, _COLLECT.value)
     grid = list(itertools.product(_METHODS.value, [int(k) for k in _LABELED.value], [int(s) for s in _SEEDS.value]))
-    pipes = [pipeline.PipelineRun(method, dataset, k, seed, _VARIANT.value, _OUT.value, parallel.overrides_of(_LAM),
-                                  parallel.overrides_of(_DOWN)) for method, k, seed in grid]
+    pipes = [pipeline.PipelineRun(method, dataset, k, seed, _VARIANT.value, _OUT.value, parallel.overrides_of("lam"),
+                                  parallel.overrides_of("downstream")) for method, k, seed in grid]
     summaries = parallel.execute([parallel.pipeline_job(pipe) for pipe in pipes], _WORKERS.value,
                                  os.path.join(_OUT.value, "logs"))
     run_dir.write_json(os.path.join(_OUT.value, "summaries.json"), summaries)

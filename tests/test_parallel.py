@@ -45,8 +45,8 @@ def test_overrides_reach_a_run_as_the_experiment_was_given_them():
     items = ("model.latent_dim=64", "model.augment=false", "learning_rate=3e-4", "model.encoder_channels=(4, 8, 8)",
              "data.labeled_paths=a.hdf5,b.hdf5", "seed=5")
     script = ("import json, sys; from absl import flags; from experiments import parallel; "
-              "lam, down = parallel.lam_overrides_flag(), parallel.downstream_overrides_flag(); flags.FLAGS(sys.argv); "
-              "print(json.dumps([parallel.overrides_of(lam), parallel.overrides_of(down)]))")
+              "parallel.lam_overrides_flag(), parallel.downstream_overrides_flag(); flags.FLAGS(sys.argv); "
+              "print(json.dumps([parallel.overrides_of('lam'), parallel.overrides_of('downstream')]))")
     argv = [f"--lam.{x}" for x in items] + ["--downstream.bc.num_steps=7"]
     out = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, check=True)
     lam_items, down_items = json.loads(out.stdout)
@@ -57,3 +57,9 @@ def test_overrides_reach_a_run_as_the_experiment_was_given_them():
     assert got.to_dict() == want.to_dict()
     assert (got.model.latent_dim, got.model.augment, got.learning_rate, got.model.encoder_channels,
             got.data.labeled_paths, got.seed) == (64, False, 3e-4, (4, 8, 8), "a.hdf5,b.hdf5", 5)
+    bad = subprocess.run([sys.executable, "-c", script, "--lam.model.latent_dimm=5"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "--lam.KEY=VALUE: unknown config key 'model.latent_dimm'" in bad.stderr
+    with pytest.raises(KeyError, match=r"did you mean model.latent_dim\?"):  # a key written as before
+        methods.lam_config("laom", "smoke", overrides=["latent_dim=64"])
+    with pytest.raises(ValueError, match="expected a tuple of int"):
+        methods.lam_config("laom", "smoke", overrides=["model.encoder_channels=4:8:8"])
