@@ -119,20 +119,25 @@ class UnknownConfigKey(KeyError):
         return self.args[0]
 
 
+def last_per_key(overrides) -> list:
+    """``KEY=VALUE`` items with those that a later item for the same key replaces left out."""
+    return list({item.partition("=")[0]: item for item in overrides}.values())
+
+
 def override(c: ml_collections.ConfigDict, overrides) -> ml_collections.ConfigDict:
     """Applies ``KEY=VALUE`` items (KEY dotted from the top: ``model.latent_dim=128``) exactly as
     ``--config.KEY=VALUE`` on a command line would (ml_collections parses both): the one override
     syntax of command lines, experiments and tests. A later item for the same key replaces an
     earlier one; a value must keep its field's type (a tuple, its elements' type)."""
     items = {}
-    for item in overrides:
+    for item in last_per_key(overrides):
         key, eq, value = item.partition("=")
+        if not (eq and key):
+            raise ValueError(f"config override {item!r} is not KEY=VALUE")
         *path, leaf = key.split(".")
         node = c
         for name in path:
             node = node.get(name) if isinstance(node, ml_collections.ConfigDict) else None
-        if not (eq and key):
-            raise ValueError(f"config override {item!r} is not KEY=VALUE")
         if not isinstance(node, ml_collections.ConfigDict) or leaf not in node or isinstance(
                 node[leaf], ml_collections.ConfigDict):
             near = [f"{n}.{leaf}" for n, v in c.items() if isinstance(v, ml_collections.ConfigDict) and leaf in v]

@@ -62,7 +62,7 @@ def overrides_of(name: str) -> tuple:
 def pretrain_job(method: str, variant: str, overrides, workdir: str, dataset: str) -> Job:
     """Pretraining ``configs/<method>.py:<variant>`` with KEY=VALUE overrides into ``workdir``; its result
     is report.json."""
-    overrides = {x.partition("=")[0]: x for x in overrides}.values()  # the last per key, as override() (tuples too)
+    overrides = common.last_per_key(overrides)  # as override() applies them (ml_collections would join tuples)
     cfg = methods.lam_config(method, variant, dataset, workdir, overrides)
     module = methods.LAM_CONFIGS[method].replace(".", "/")
     args = ["-m", "experiments.pretrain", f"--config={module}.py:{variant}", *(f"--config.{x}" for x in overrides),

@@ -9,8 +9,12 @@ from lam_jax.models import lams
 
 def module_rows(model) -> list[tuple[str, str, int, bool]]:
     """(name, class, parameters, counted) per top-level sub-module of ``model``."""
-    return [(name, type(value).__name__, sum(int(x.size) for x in jax.tree.leaves(nnx.state(value, nnx.Param))),
-             name not in lams.NOT_COUNTED) for name, value in vars(model).items() if isinstance(value, nnx.Module)]
+    rows = []
+    for name, value in vars(model).items():
+        if isinstance(value, nnx.Module):
+            params = sum(int(x.size) for x in jax.tree.leaves(nnx.state(value, nnx.Param)))
+            rows.append((name, type(value).__name__, params, name not in lams.NOT_COUNTED))
+    return rows
 
 
 def abstract_lam(cfg, image_size: int = 64, frame_stack: int | None = None, action_dim: int = 6, state_dim: int = 17):
