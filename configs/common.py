@@ -4,6 +4,8 @@
 - ``paper``: the reference's settings (dunnolab/laom ``configs/*.yaml``), for accelerators;
 - ``small``: the same architectures at CPU scale (narrower, fewer steps, smaller batch), the
   regime of the README's main job and the ladder experiment;
+- ``mini``: ``small``'s compute (encoder, frames, batch, updates) with every other size and rate
+  derived from ``paper`` by the ratios ``miniature`` keeps (docs/parity.md, "The miniature");
 - ``smoke``: seconds on CPU, for tests.
 Any field is overridden as ``KEY=VALUE`` (``override``): ``--config.model.latent_dim=128`` on a
 stage's command line, ``--lam.model.latent_dim=128`` for every run of an experiment.
@@ -14,7 +16,13 @@ from ml_collections import config_flags
 
 from lam_jax.training import metrics
 
-VARIANTS = ("paper", "small", "smoke")
+VARIANTS = ("paper", "small", "mini", "smoke")
+
+# The paper's run, for the ratios ``miniature`` keeps: 10 epochs over 5000 trajectories of 1000 steps
+# (1000 - max_offset windows each) at batch 512, LAOM's loader keeping the last partial batch; the
+# encoder (16, 32, 32) x 6 maps 64 px frames to an 8 x 8 x 192 embedding.
+PAPER_UPDATES = 10 * -(-5000 * (1000 - 10) // 512)  # 96,680
+PAPER_EMBEDDING = 8 * 8 * 192  # 12,288
 
 
 def lam_config() -> ml_collections.ConfigDict:
@@ -32,6 +40,7 @@ def lam_config() -> ml_collections.ConfigDict:
     c.model.obs_head_dim = 1024  # LAOM's FDM head width
     c.model.fsq_levels = 0  # LAPO only: 0 disables FSQ (the paper's LAPO has none)
     c.model.augment = False  # use_aug
+    c.model.augment_scale = 1.0  # the reference's magnitudes x this: pads, angles, perspective distortion
     c.model.ema_tau = 0.001  # target_tau
     c.model.target_update_every = 1
     c.model.labeled_loss_coef = 0.0
@@ -49,6 +58,7 @@ def lam_config() -> ml_collections.ConfigDict:
     c.weight_decay = 0.0
     c.grad_clip = 0.0  # 0: none (the reference's grad_norm=None)
     c.probe_learning_rate = 0.0  # online probes' own Adam; 0: learning_rate, as the reference
+    c.label_head_learning_rate = 0.0  # LAOM+sup's head z -> a under the model's schedule; 0: learning_rate
     c.seed = 0
     c.log_every = 500
     c.save_every = 5000
@@ -86,7 +96,8 @@ def scale_down(c: ml_collections.ConfigDict, variant: str) -> ml_collections.Con
     if variant == "paper":
         return c
     m = c.model
-    if variant == "small":
+    paper_latent = m.latent_dim
+    if variant in ("small", "mini"):
         # The CPU regime of the ladder and the main job (32 px datasets): see reports/ladder.
         m.encoder_scale = 0.5  # channels (8, 16, 16)
         m.latent_dim = min(m.latent_dim, 1024)
@@ -99,6 +110,8 @@ def scale_down(c: ml_collections.ConfigDict, variant: str) -> ml_collections.Con
         c.log_every, c.save_every = 100, 1000
         c.data.labeled_trajectories = 4
         m.dtype = "float32"  # bf16 is no faster on CPUs (benchmarks/bench_train.py)
+        if variant == "mini":
+            return miniature(c, paper_latent, image_size=32)
     else:  # smoke
         m.encoder_scale = 0.5  # channels (8, 16, 16)
         m.encoder_num_res_blocks = 1
@@ -111,6 +124,35 @@ def scale_down(c: ml_collections.ConfigDict, variant: str) -> ml_collections.Con
         c.log_every, c.save_every = 25, 100
         c.data.labeled_trajectories = 2
         m.dtype = "float32"
+    return c
+
+
+def miniature(c: ml_collections.ConfigDict, paper_latent: int, image_size: int) -> ml_collections.ConfigDict:
+    """The scale-down rule: given the compute a CPU affords (frame size, encoder width, batch,
+    updates, already set on ``c``), every other size and rate keeps its ratio in the paper's run.
+    Not kept, because they are the compute: data size (32 trajectories, not 5000), updates (3000,
+    not 96,680), encoder width, and the LAM's own learning-rate budget (3000 updates at the paper's
+    1e-4 x 32 would be a rate Adam does not train this encoder at)."""
+    m = c.model
+    channels = [round(x * m.encoder_scale) for x in m.encoder_channels]
+    embedding = (image_size // 2 ** len(channels)) ** 2 * channels[-1]  # each stage halves the side
+    # Latent vs embedding: the paper's 8192-d latent is 2/3 of its 12,288-d embedding.
+    m.latent_dim = round(embedding * paper_latent / PAPER_EMBEDDING)
+    # Head widths: the paper's heads (1024) are 1/8 of its latent but 170x the action's size; 1/8 of
+    # a miniature latent is a few times the action, so the heads are as wide as the latent instead:
+    # nothing before the latent narrower than it.
+    m.act_head_dim = m.obs_head_dim = m.latent_dim
+    # EMA target: the paper's tau 0.001 is a 1000-update time constant, 1.03% of its run.
+    m.ema_tau = round(PAPER_UPDATES / (1000 * c.num_steps), 4)
+    # Warm-up: 3 of 10 epochs in the paper, 30% of the run.
+    c.warmup_steps = round(0.3 * c.num_steps)
+    # The online probes' budget: a constant 1e-4 for 96,680 updates in the paper.
+    c.probe_learning_rate = round(1e-4 * PAPER_UPDATES / c.num_steps, 5)
+    # LAOM+sup's head z -> a: 1e-4 under the triangular schedule for 96,680 updates in the paper.
+    c.label_head_learning_rate = c.probe_learning_rate
+    # Augmentation: the reference's pads scale with the frame (augment.reference_settings) and its
+    # angles and distortion are relative, so its magnitudes are the same fraction of the body at
+    # any resolution; model.augment_scale changes them.
     return c
 
 

@@ -212,3 +212,36 @@ def test_smaller_variants_keep_the_architecture_family():
         for key in ("name", "encoder_channels", "encoder_norm_out", "augment", "fsq_levels"):
             assert paper.model[key] == small.model[key], (method, key)
         assert paper.max_offset == small.max_offset and paper.frame_stack == small.frame_stack
+
+
+def test_mini_variant_keeps_the_papers_ratios():
+    """The scale-down rule: latent 2/3 of the embedding, heads as wide as the latent, the EMA time
+    constant and warm-up the paper's fractions of the run, the probes' and label head's lr budgets."""
+    paper, mini = laom_labels.get_config("paper"), laom_labels.get_config("mini")
+    small = laom_labels.get_config("small")
+    assert (mini.model.encoder_scale, mini.batch_size, mini.num_steps) == (
+        small.model.encoder_scale, small.batch_size, small.num_steps)  # the compute stays small's
+    emb = (32 // 8) ** 2 * round(32 * mini.model.encoder_scale)
+    assert mini.model.latent_dim == round(emb * 8192 / 12288) == 171
+    assert mini.model.act_head_dim == mini.model.obs_head_dim == mini.model.latent_dim
+    paper_updates = 10 * -(-5000 * 990 // 512)
+    assert abs((1 / mini.model.ema_tau) / mini.num_steps - (1 / paper.model.ema_tau) / paper_updates) < 1e-4
+    assert mini.warmup_steps / mini.num_steps == paper.warmup_epochs / paper.num_epochs
+    budget = paper.learning_rate * paper_updates
+    assert abs(mini.probe_learning_rate * mini.num_steps - budget) / budget < 0.01
+    assert abs(mini.label_head_learning_rate * mini.num_steps - budget) / budget < 0.01
+    assert lapo.get_config("mini").model.latent_dim == 171 and mini.model.augment_scale == 1.0
+
+
+def test_augment_scale_shrinks_every_magnitude():
+    ref = augment.reference_settings(32)
+    half = augment.scaled(ref, 0.5)
+    assert augment.scaled(ref, 1.0) is ref
+    assert (half.shift_pad, half.rotate_pad, half.perspective_pad, half.max_degrees, half.distortion) == (
+        round(ref.shift_pad / 2), round(ref.rotate_pad / 2), round(ref.perspective_pad / 2), 45.0, 0.25)
+    p = augment.sample_params(jax.random.PRNGKey(0), 2048, 32, half)
+    assert np.abs(np.asarray(p["shift"])).max() == half.shift_pad and np.abs(np.asarray(p["angle"])).max() <= 45
+    img = jax.random.uniform(jax.random.PRNGKey(1), (8, 32, 32, 3), minval=-1, maxval=1)
+    np.testing.assert_allclose(augment.augment(jax.random.PRNGKey(2), img, augment.scaled(ref, 0.0)), img, atol=1e-4)
+    with pytest.raises(ValueError, match="augment_scale"):
+        augment.scaled(ref, -1)

@@ -224,3 +224,30 @@ def test_bad_training_inputs_give_clear_errors(episodes):
         bad = _cfg("lapo")
         bad.model.dtype = "float16"
         Trainer(bad, train)
+
+
+def test_label_head_gets_its_own_rate_under_the_models_schedule():
+    """label_head_learning_rate > 0: LAOM+sup's head z -> a steps at that peak rate (warm-up and decay
+    as the model's); 0 keeps one model group, as the reference."""
+    from lam_jax.training import train_lam
+    cfg = _cfg("laom_labels", num_steps=10, warmup_steps=2, learning_rate=1e-4, label_head_learning_rate=1e-2)
+    model = train_lam.lams.make_model(cfg.model, image_size=32, frame_stack=cfg.frame_stack, action_dim=6,
+                                      state_dim=17)
+    params = nnx.state(model, train_lam.trainable())
+    groups = jax.tree_util.tree_leaves_with_path(train_lam._param_groups(params, label_head=True))
+    named = {jax.tree_util.keystr(p): g for p, g in groups}
+    assert {g for k, g in named.items() if "true_action_head" in k} == {"label_head"}
+    assert {g for k, g in named.items() if "probes" in k} == {"probe"}
+    assert {g for k, g in named.items() if "idm_head" in k} == {"model"}
+    ones = jax.tree.map(jax.numpy.ones_like, params)
+    for rate, head_step in ((1e-2, 1e-2 / 2), (0.0, 1e-4 / 2)):  # step 1 of a 2-step warm-up: half the peak
+        cfg.label_head_learning_rate = rate
+        tx = train_lam.make_optimizer(cfg, 10, 2)
+        state = tx.init(params)
+        _, state = tx.update(ones, state, params)
+        updates, _ = tx.update(ones, state, params)
+        moved = {jax.tree_util.keystr(p): float(np.abs(u).max()) for p, u in jax.tree_util.tree_leaves_with_path(updates)}
+        head = [v for k, v in moved.items() if "true_action_head" in k]
+        body = [v for k, v in moved.items() if "idm_head" in k]
+        np.testing.assert_allclose(head, head_step, rtol=1e-3)
+        np.testing.assert_allclose(body, 1e-4 / 2, rtol=1e-3)

@@ -53,6 +53,18 @@ def reference_settings(image_size: int) -> AugmentSettings:
     return AugmentSettings(round(14 * scale), round(17 * scale), round(30 * scale))
 
 
+def scaled(settings: AugmentSettings, factor: float) -> AugmentSettings:
+    """Every magnitude times ``factor``: shift, rotation angle and perspective distortion (and the
+    pads that hold the warped image); 1 leaves the settings as they are."""
+    if factor == 1:
+        return settings
+    if not 0 <= factor <= 1 / settings.distortion:
+        raise ValueError(f"model.augment_scale must be in [0, {1 / settings.distortion:g}], got {factor}")
+    return AugmentSettings(round(settings.shift_pad * factor), round(settings.rotate_pad * factor),
+                           round(settings.perspective_pad * factor), settings.max_degrees * factor,
+                           settings.distortion * factor)
+
+
 def _translate(dx, dy):
     one, zero = jnp.ones_like(dx), jnp.zeros_like(dx)
     return jnp.stack([jnp.stack([one, zero, dx], -1), jnp.stack([zero, one, dy], -1),

@@ -69,8 +69,8 @@ def _last_frame(stack):
     return stack[..., -3:].astype(jnp.float32)
 
 
-def _augmenter(enabled: bool, image_size: int):
-    settings = aug_lib.reference_settings(image_size)
+def _augmenter(enabled: bool, image_size: int, scale: float = 1.0):
+    settings = aug_lib.scaled(aug_lib.reference_settings(image_size), scale)
     return (lambda key, x: aug_lib.augment(key, x, settings)) if enabled else (lambda key, x: x)
 
 
@@ -145,6 +145,7 @@ class LAOM(nnx.Module):
         self.norm_out = bool(cfg.encoder_norm_out)
         self.labeled_loss_coef = float(cfg.labeled_loss_coef)
         self.augment = bool(cfg.augment)
+        self.augment_scale = float(cfg.get("augment_scale", 1.0))
         self.image_size = image_size
         self.encoder = nets.Encoder(3 * frame_stack, ch, cfg.encoder_num_res_blocks, dtype=dtype, rngs=rngs)
         self.out_norm = heads.layer_norm(emb, affine=False, rngs=rngs) if self.norm_out else None
@@ -179,7 +180,7 @@ class LAOM(nnx.Module):
 
     def loss(self, batch, key):
         keys = jax.random.split(key, 5)
-        aug = _augmenter(self.augment, self.image_size)
+        aug = _augmenter(self.augment, self.image_size, self.augment_scale)
         obs, future, nxt = (aug(k, nets.to_unit_range(batch[name]))
                             for k, name in zip(keys[:3], ("obs", "future", "next")))
         z, e_obs = self._latent(obs, future)
@@ -206,7 +207,7 @@ class LAOM(nnx.Module):
         """o_t, then o_t, o_{t+k} and o_{t+1} as the loss sees them (augmented when augment is on),
         last frame of each stack: [B, 4, H, W, 3]."""
         keys = jax.random.split(key, 3)
-        aug = _augmenter(self.augment, self.image_size)
+        aug = _augmenter(self.augment, self.image_size, self.augment_scale)
         views = [nets.to_unit_range(batch["obs"])] + [aug(k, nets.to_unit_range(batch[name]))
                                                       for k, name in zip(keys, ("obs", "future", "next"))]
         return {"laom/views": jnp.stack([_last_frame(v) for v in views], 1)}
@@ -224,6 +225,7 @@ class IDM(nnx.Module):
         dtype, ch = compute_dtype(cfg), channels(cfg)
         emb = math.prod(nets.feature_shape(image_size, ch))
         self.augment = bool(cfg.augment)
+        self.augment_scale = float(cfg.get("augment_scale", 1.0))
         self.image_size = image_size
         self.encoder = nets.Encoder(3 * frame_stack, ch, cfg.encoder_num_res_blocks, dtype=dtype, rngs=rngs)
         self.idm_head = heads.latent_act_head(emb, cfg.act_head_dim, action_dim, dtype=dtype, rngs=rngs)
@@ -245,7 +247,7 @@ class IDM(nnx.Module):
         return e.reshape(e.shape[0], -1)
 
     def loss(self, batch, key):
-        aug = _augmenter(self.augment, self.image_size)
+        aug = _augmenter(self.augment, self.image_size, self.augment_scale)
         k_obs, k_future = jax.random.split(key)
         pred, e_obs = self._predict(aug(k_obs, nets.to_unit_range(batch["obs"])),
                                     aug(k_future, nets.to_unit_range(batch["future"])))

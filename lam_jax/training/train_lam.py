@@ -36,10 +36,13 @@ def trainable(model=None) -> nnx.filterlib.Filter:
     return nnx.All(nnx.Param, nnx.Not(nnx.PathContains("target_encoder")))
 
 
-def _param_groups(params):
-    """'probe' for the online probes' parameters, 'model' for everything else."""
-    return jax.tree_util.tree_map_with_path(
-        lambda path, _: "probe" if "probes" in jax.tree_util.keystr(path) else "model", params)
+def _param_groups(params, label_head: bool = False):
+    """'probe' for the online probes' parameters, 'label_head' for LAOM+sup's head z -> a when it has
+    its own rate, 'model' for everything else."""
+    def group(path, _):
+        name = jax.tree_util.keystr(path)
+        return "probe" if "probes" in name else "label_head" if label_head and "true_action_head" in name else "model"
+    return jax.tree_util.tree_map_with_path(group, params)
 
 
 def resolve_schedule(cfg, windows_per_epoch: int) -> tuple[int, int]:
@@ -60,7 +63,12 @@ def make_optimizer(cfg, num_steps: int, warmup_steps: int) -> optax.GradientTran
     model_tx = optim.adam(cfg.learning_rate, warmup_steps, num_steps, grad_clip=cfg.grad_clip,
                           weight_decay=cfg.weight_decay)
     probe_tx = optax.adam(cfg.probe_learning_rate or cfg.learning_rate)
-    return optax.multi_transform({"model": model_tx, "probe": probe_tx}, _param_groups)
+    if not cfg.get("label_head_learning_rate"):
+        return optax.multi_transform({"model": model_tx, "probe": probe_tx}, _param_groups)
+    # The head's own peak rate under the model's schedule; clipping, if any, stays the model's alone.
+    head_tx = optim.adam(cfg.label_head_learning_rate, warmup_steps, num_steps, weight_decay=cfg.weight_decay)
+    return optax.multi_transform({"model": model_tx, "probe": probe_tx, "label_head": head_tx},
+                                 lambda params: _param_groups(params, label_head=True))
 
 
 def validate_config(cfg) -> None:
@@ -81,6 +89,8 @@ def validate_config(cfg) -> None:
             raise ValueError(f"config.{name} must be > 0, got {value}")
     non_negative = {"seed": cfg.seed, "stop_at": cfg.get("stop_at", 0), "weight_decay": cfg.weight_decay,
                     "grad_clip": cfg.grad_clip, "probe_learning_rate": cfg.probe_learning_rate,
+                    "label_head_learning_rate": cfg.get("label_head_learning_rate", 0.0),
+                    "model.augment_scale": cfg.model.get("augment_scale", 1.0),
                     "num_steps": cfg.num_steps, "num_epochs": cfg.num_epochs, "warmup_steps": cfg.warmup_steps,
                     "warmup_epochs": cfg.warmup_epochs, "model.labeled_loss_coef": cfg.model.labeled_loss_coef}
     for name, value in non_negative.items():
