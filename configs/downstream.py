@@ -1,6 +1,6 @@
 """Downstream stages after LAM pretraining (the reference's ``bc`` and ``decoder`` yaml sections).
 
-``--config=configs/downstream.py:VARIANT`` with VARIANT paper, small or smoke; a field as
+``--config=configs/downstream.py:VARIANT`` with VARIANT paper, small (or mini) or smoke; a field as
 ``--config.bc.num_epochs=2`` (``--downstream.bc.num_epochs=2`` for every run of an experiment).
 """
 import ml_collections
@@ -36,7 +36,7 @@ def get_config(variant="paper"):
     c.num_devices = 0
     c.log_every = 500
     c.save_every = 5000
-    if variant == "small":
+    if variant in ("small", "mini"):  # mini changes only the LAM
         c.bc.update(num_epochs=0, num_steps=3000, batch_size=64, learning_rate=3e-4, encoder_scale=1.0)
         c.decoder.update(num_steps=1000, batch_size=64)
         c.bc_scratch.update(num_steps=3000, batch_size=64, learning_rate=3e-4)
