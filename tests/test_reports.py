@@ -1,7 +1,9 @@
 import json
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from experiments import fig9a_report, ladder_report, main_report
 from lam_jax import methods
@@ -106,9 +108,10 @@ def test_ladder_report_compares_the_conditions_with_ratio_intervals(tmp_path):
                                       without, "data/vanilla")
     text = open(path).read()
     assert "## With and without distractors" in text and "`data/vanilla`" in text
-    # LAPO: 22 / 5 = 4.4x; the interval comes from resampling each condition's seeds
+    # LAPO: geometric means (20*22*24)^(1/3) / (4*5*6)^(1/3) = 4.45x, with the Welch interval on logs
     row = next(line for line in text.splitlines() if line.startswith("| LAPO (k=1, latent 128) | 22.00 ± 4.97 | 5.00"))
-    assert "| 4.40x [" in row and "| 22.09 / 2.55 = 8.66x |" in row
+    assert f"| {report.fmt_ratio(report.ratio_interval([20.0, 22.0, 24.0], [4.0, 5.0, 6.0]))} |" in row
+    assert "| 4.45x [2.90, 6.83] |" in row and "| 22.09 / 2.55 = 8.66x |" in row
     assert "| 1.00x [" in text and "2.74 / 1.93 = 1.42x" in text
     assert "LAPO (k=1, latent 128), without better than LAPO (k=1, latent 128), with" in text
     assert "| rung | online probe IQM | held-out ridge probe IQM |" in text
@@ -116,12 +119,24 @@ def test_ladder_report_compares_the_conditions_with_ratio_intervals(tmp_path):
     assert (tmp_path / "ladder_clean.png").stat().st_size > 1000
 
 
-def test_ratio_of_means_and_its_interval():
-    r = report.ratio_of_means([2.0, 2.0, 2.0], [1.0, 1.0])
+def test_ratio_interval_is_welch_on_log_values():
+    r = report.ratio_interval([2.0, 2.0, 2.0], [1.0, 1.0, 1.0])
     assert (r["ratio"], r["low"], r["high"]) == (2.0, 2.0, 2.0)
-    r = report.ratio_of_means([1.0, 3.0], [1.0, 1.0])
-    assert r["ratio"] == 2.0 and r["low"] == pytest.approx(1.0) and r["high"] == pytest.approx(3.0)
-    assert report.ratio_of_means([], [1.0]) == {"n": 0} and report.fmt_ratio({"n": 0}) == "-"
+    a, b = [20.0, 25.0, 30.0], [2.0, 2.5, 2.2]
+    r = report.ratio_interval(a, b)
+    la, lb = np.log(a), np.log(b)
+    va, vb = la.var(ddof=1) / 3, lb.var(ddof=1) / 3
+    dof = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 2)
+    half = scipy_stats.t.ppf(0.975, dof) * np.sqrt(va + vb)
+    assert r["ratio"] == pytest.approx(np.exp(la.mean() - lb.mean()))
+    assert (r["low"], r["high"]) == pytest.approx((r["ratio"] * np.exp(-half), r["ratio"] * np.exp(half)))
+    # coverage at n = 3: lognormal samples whose true ratio is 10; the interval holds it ~95% of the time
+    rng = np.random.default_rng(0)
+    hits = [(lambda q: q["low"] <= 10 <= q["high"])(report.ratio_interval(np.exp(rng.normal(np.log(10), 0.3, 3)),
+                                                                          np.exp(rng.normal(0, 0.1, 3))))
+            for _ in range(2000)]
+    assert 0.93 < np.mean(hits) < 0.97
+    assert report.ratio_interval([], [1.0]) == {"n": 0} and report.fmt_ratio({"n": 0}) == "-"
 
 
 def test_ladder_report_has_the_budget_curve(tmp_path):
@@ -165,3 +180,30 @@ def test_an_experiments_cost_counts_only_invocations_that_trained(tmp_path):
         "the command; reused runs cost nothing).")
     assert cost.line(second).endswith("reused runs cost nothing); one run not counted.")
     assert cost.line(None) == ""
+
+
+def test_regime_search_report_compares_each_row_with_lapo(tmp_path):
+    from experiments import regime_report
+    arms = [regime_report.Arm("lapo", "LAPO", "small", ("lapo",), ()),
+            regime_report.Arm("mini", "the miniature", "mini", ("augment", "supervision"), ("model.augment_scale=0.5",))]
+    values = {("lapo", "lapo"): [22.0, 24.0, 26.0], ("mini", "augment"): [10.0, 11.0, 12.0],
+              ("mini", "supervision"): [20.0, 25.0, 30.0]}
+    results = {}
+    for (arm, rung), ridge in values.items():
+        for seed, v in enumerate(ridge):
+            workdir = tmp_path / arm / rung / f"seed{seed}"
+            model = {"name": "lapo" if rung == "lapo" else "laom", "latent_dim": 171, "act_head_dim": 171,
+                     "ema_tau": 0.0322, "augment": rung != "lapo", "augment_scale": 0.5}
+            run_dir.write_json(str(workdir / "config.json"), {"model": model})
+            results.setdefault(arm, {}).setdefault(rung, {})[str(seed)] = {
+                "ridge_probe_mse": v, "online_probe_mse": v + 1, "ridge_chance_mse": 35.0, "workdir": str(workdir)}
+    text = open(regime_report.write_report(str(tmp_path), results, arms, ("lapo", "lapo"), "data/x",
+                                           "python -m experiments.regime_search --seeds=0,1,2")).read()
+    rows = {line.split(" | ")[0][2:]: line for line in text.splitlines() if line.startswith("| ") and " | 3 | " in line}
+    assert "(baseline)" in rows["lapo: LAPO (k=1, latent 128)"]
+    better = rows["mini: + augmentations (LAOM)"]
+    assert "171 / 171 / 0.0322 / x0.5" in better and better.endswith("| better, separated |")
+    assert f"| {report.fmt_ratio(report.ratio_interval([10.0, 11.0, 12.0], [22.0, 24.0, 26.0]))} |" in better
+    assert rows["mini: + supervision (LAOM+sup)"].endswith("| within noise |")
+    assert "`model.augment_scale=0.5`" in text and "python -m experiments.regime_search --seeds=0,1,2" in text
+    assert (tmp_path / "regime_search.png").stat().st_size > 1000

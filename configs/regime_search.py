@@ -1,0 +1,28 @@
+"""The search for a CPU regime where LAOM beats LAPO with distractors (``experiments/regime_search.py``).
+
+Each arm is Fig. 6 ladder rungs (``configs/ladder.py``) at a variant with extra overrides, run into
+OUT/<arm>/<rung>/seed<N> exactly as ``python -m experiments.ladder --variant=V --rungs=R
+--out=OUT/<arm> --lam.KEY=VALUE ...`` runs them, so either command reuses the other's runs.
+"""
+import ml_collections
+
+# small's LAOM with heads wider than its 1024-d latent and an EMA time constant of ~1% of the run
+WIDE = ("model.act_head_dim=1024", "model.obs_head_dim=1024", "model.ema_tau=0.033")
+
+
+def get_config(arg=None):
+    del arg
+    c = ml_collections.ConfigDict()
+    c.baseline = ("lapo", "lapo")  # (arm, rung) every other row is compared with: the paper's LAPO
+    c.arms = [  # name, what it tests, variant, rungs, overrides
+        ("lapo", "small: LAPO, and LAPO with the larger latent", "small", ("lapo", "latent"), ()),
+        ("mini", "mini: the ratio-keeping miniature (configs/common.miniature)", "mini",
+         ("latent", "augment", "latent_fdm", "supervision"), ()),
+        ("mini_aug_half", "mini, augmentation magnitudes halved", "mini", ("augment",),
+         ("model.augment_scale=0.5",)),
+        ("laom_noaug_wide", "small: LAOM without augmentation, heads 1024, tau 0.033", "small",
+         ("latent_fdm",), WIDE),
+        ("laom_aug_wide", "small: LAOM, reference augmentation, heads 1024, tau 0.033", "small",
+         ("augment",), WIDE),
+    ]
+    return c

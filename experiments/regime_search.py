@@ -1,0 +1,57 @@
+"""The regime search (configs/regime_search.py): ladder rungs at several variants and overrides, 3
+seeds, with distractors; one table of held-out ridge and online probes, each row against LAPO.
+
+  python -m experiments.regime_search --collect=configs/collect.py:small --seeds=0,1,2 \
+      --out=runs/search --workers=2 [--arms=mini,lapo]
+
+Writes OUT/regime_search.md, OUT/regime_search.png and OUT/results.json. Finished runs are reused
+(also those the equivalent ladder commands made), so an interrupted search resumes.
+"""
+import os
+import sys
+
+from experiments import runtime  # noqa: F401
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from configs import regime_search as search_config  # noqa: E402
+from experiments import ladder_report, parallel, regime_report  # noqa: E402
+from lam_jax.stages import datasets  # noqa: E402
+from lam_jax.training import run_dir  # noqa: E402
+
+_SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
+_ARMS = flags.DEFINE_list("arms", "", "a subset of arms by name (default: all)")
+_DATASET = flags.DEFINE_string("dataset", "", "a built dataset dir; '' -> the --collect one")
+_COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
+_OUT = flags.DEFINE_string("out", "runs/search", "output folder")
+_WORKERS = flags.DEFINE_integer("workers", 1, "runs side by side, one per core (numbers reproduce per setting)")
+
+
+def main(argv):
+    del argv
+    cfg = search_config.get_config()
+    dataset = datasets.require_eval_split(datasets.dataset_path(_DATASET.value, _COLLECT.value), "the regime search")
+    arms = [regime_report.Arm(*a) for a in cfg.arms if not _ARMS.value or a[0] in _ARMS.value]
+    if _ARMS.value and len(arms) != len(_ARMS.value):
+        raise app.UsageError(f"unknown arm in {_ARMS.value}; arms: {[a[0] for a in cfg.arms]}")
+    seeds = [int(s) for s in _SEEDS.value]
+    jobs = {}
+    for arm in arms:
+        by_name = {r.name: r for r in ladder_report.rungs(arm.variant)}
+        for rung in arm.rungs:
+            for seed in seeds:
+                jobs[(arm.name, rung, seed)] = ladder_report.rung_job(
+                    by_name[rung], seed, dataset, arm.variant, os.path.join(_OUT.value, arm.name), arm.overrides)
+    reports = parallel.execute(list(jobs.values()), _WORKERS.value, os.path.join(_OUT.value, "logs"))
+    results = {}
+    for ((arm, rung, seed), job), pretrained in zip(jobs.items(), reports):
+        results.setdefault(arm, {}).setdefault(rung, {})[str(seed)] = ladder_report.rung_result(pretrained, job.workdir)
+    command = "python -m experiments.regime_search " + " ".join(sys.argv[1:])
+    run_dir.write_json(os.path.join(_OUT.value, "results.json"), {
+        "dataset": dataset, "command": command, "arms": [list(a) for a in cfg.arms], "results": results})
+    print(f"report: {regime_report.write_report(_OUT.value, results, arms, cfg.baseline, dataset, command)}")
+
+
+if __name__ == "__main__":
+    app.run(main)
