@@ -13,10 +13,8 @@ unencoded example); worker processes (spawned) each open their own.
 """
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import dataclasses
-import fcntl
 import json
 import math
 import multiprocessing as mp
@@ -28,9 +26,10 @@ import traceback
 
 from tqdm.auto import tqdm
 
+from lam_jax.training.run_dir import LOCK_FILE, exclusive  # noqa: F401 (exclusive: one writer per folder)
+
 SHARD_BYTES = 1 << 28  # raw bytes of examples per shard: 250 shards for the 61 GB split, enough to share among writers
 PROGRESS_DIR = ".shards_done"  # inside the unfinished folder; removed when the dataset is complete
-LOCK_FILE = ".writer.lock"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,24 +140,6 @@ def remove_leftovers(folder: str, dataset_name: str, plans: list[SplitPlan]) -> 
             shard = name[:-len(".json")] if root.endswith(PROGRESS_DIR) else name
             if ".tmp" in name or (".array_record-" in shard and shard not in planned):
                 os.remove(os.path.join(root, name))
-
-
-@contextlib.contextmanager
-def exclusive(folder: str):
-    """One writer per folder: a second one stops at once instead of deleting the first's files."""
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, LOCK_FILE), "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            raise RuntimeError(f"another process (pid {f.read().strip() or '?'}) is writing {folder}; "
-                               "wait for it or stop it") from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
-        yield
 
 
 def write_splits(folder: str, dataset_name: str, make_features, plans: list[SplitPlan], source,

@@ -134,3 +134,32 @@ def test_a_dead_peer_stops_the_other_process_with_one_line(tmp_path, victim):
         assert noise not in stderr, stderr[-3000:]
     if "jaxlib's report: " in last:
         assert "Check failure stack trace" in open(last.rsplit("jaxlib's report: ", 1)[1].rstrip(")")).read()
+
+
+def _two_processes(per_process, *extra):
+    """2 processes x 1 device of a short LAPO run; ``per_process(i)`` adds each one's own arguments."""
+    args = [sys.executable, "-m", "experiments.pretrain", "--config=configs/lapo.py:smoke", "--config.num_steps=4",
+            "--config.data.synthetic_length=24", "--config.data.image_size=32", "--config.distributed.enabled=True",
+            f"--config.distributed.coordinator_address=127.0.0.1:{_free_port()}",
+            "--config.distributed.num_processes=2", *extra]
+    procs = [subprocess.Popen(args + [f"--config.distributed.process_id={i}", *per_process(i)], cwd=REPO,
+                              env=_env(1), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    return [(p.communicate(timeout=300)[1], p.returncode) for p in procs]
+
+
+@pytest.mark.slow
+def test_an_unshared_workdir_and_a_differing_config_stop_every_process_with_one_line(tmp_path):
+    """Each process its own folder (a workdir on local disks), then one folder with two learning rates:
+    every process stops before step 1 with the same line naming the cause, and no config.json is left."""
+    outs = _two_processes(lambda i: [f"--config.workdir={tmp_path / f'host{i}'}"])
+    for stderr, code in outs:
+        last = stderr.strip().splitlines()[-1]
+        assert code != 0 and last.startswith("error: the workdir is not shared: process 1 cannot see"), stderr[-2000:]
+        assert "Traceback" not in stderr
+    assert not (tmp_path / "host0" / "config.json").exists()
+    outs = _two_processes(lambda i: [f"--config.learning_rate={[1e-3, 3e-3][i]}"], f"--config.workdir={tmp_path / 'one'}")
+    for stderr, code in outs:
+        last = stderr.strip().splitlines()[-1]
+        assert code != 0 and "process 1's config differs from process 0's in learning_rate (0.003 vs 0.001)" in last, \
+            stderr[-2000:]
+    assert not (tmp_path / "one" / "config.json").exists()

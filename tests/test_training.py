@@ -251,3 +251,19 @@ def test_label_head_gets_its_own_rate_under_the_models_schedule():
         body = [v for k, v in moved.items() if "idm_head" in k]
         np.testing.assert_allclose(head, head_step, rtol=1e-3)
         np.testing.assert_allclose(body, 1e-4 / 2, rtol=1e-3)
+
+
+def test_one_writer_per_workdir(episodes, tmp_path):
+    """A second training in a live run's workdir stops at once naming the holder; once the holder has
+    finished (or died: the kernel drops its lock) the workdir takes a new run."""
+    from lam_jax.training import run_dir
+    train, labeled = episodes
+    cfg = _cfg("lapo", num_steps=2, log_every=1, save_every=100)
+    held = run_dir.lock(str(tmp_path))  # another live process, as far as flock is concerned
+    with pytest.raises(run_dir.FolderBusyError, match=rf"another process \(pid {os.getpid()} on \S+\) is writing"):
+        Trainer(cfg, train, labeled, workdir=str(tmp_path)).run(progress=False)
+    assert not (tmp_path / "config.json").exists()
+    held.close()
+    Trainer(cfg, train, labeled, workdir=str(tmp_path)).run(progress=False)
+    Trainer(cfg, train, labeled, workdir=str(tmp_path)).run(progress=False)  # released after its run
+    assert (tmp_path / "config.json").exists()

@@ -8,11 +8,14 @@ writes a non-finite checkpoint.
 """
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import signal
 import sys
 import threading
 import time
+import uuid
 from typing import Callable
 
 import jax
@@ -36,6 +39,63 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 class PeerLostError(RuntimeError):
     """A step's collective failed in a multi-process run: another process died or was cut off."""
+
+
+class RunAgreementError(RuntimeError):
+    """The processes of a multi-host run do not share the workdir, or not the config."""
+
+
+_agreements = itertools.count()  # every process builds its loops in the same order
+
+
+def agree_on_run(workdir: str, config: dict, timeout_s: int = 60) -> None:
+    """Before anything is written: every process of a multi-host run sees the file process 0 puts
+    in the workdir (one shared folder) and was given process 0's config (but for its place in the
+    run, config.distributed). Each process learns every process's answer through the coordination
+    service, so all of them stop with the same one line."""
+    client = sharding.coordination_client()
+    if client is None or jax.process_count() == 1:
+        return
+    me, key = jax.process_index(), f"lam_jax_agree/{next(_agreements)}"
+    flat = run_dir.flatten(json.loads(json.dumps(config)))
+    client.key_value_set(f"{key}/config/{me}", json.dumps({k: v for k, v in flat.items()
+                                                           if not k.startswith(("distributed.", "workdir"))}))
+    marker = os.path.join(workdir, ".shared_check")
+    if me == 0:
+        token = uuid.uuid4().hex
+        os.makedirs(workdir, exist_ok=True)
+        with open(marker, "w") as f:
+            f.write(token)
+        client.key_value_set(f"{key}/token", token)
+    token = client.blocking_key_value_get(f"{key}/token", timeout_s * 1000)
+    deadline = time.time() + min(timeout_s, 30)  # a shared filesystem may show a new file a little late
+    while True:
+        try:
+            with open(marker) as f:
+                seen = f.read() == token
+        except OSError:
+            seen = False
+        if seen or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    client.key_value_set(f"{key}/sees/{me}", "1" if seen else "0")
+    sharding.barrier(f"agree {key}", timeout_s)
+    reference = json.loads(client.blocking_key_value_get(f"{key}/config/0", timeout_s * 1000))
+    problems = []
+    for i in range(1, jax.process_count()):
+        if client.blocking_key_value_get(f"{key}/sees/{i}", timeout_s * 1000) != "1":
+            problems.append(f"the workdir is not shared: process {i} cannot see {marker}, which process 0 wrote "
+                            "(give every process the same folder on a shared filesystem)")
+        theirs = json.loads(client.blocking_key_value_get(f"{key}/config/{i}", timeout_s * 1000))
+        differ = sorted(k for k in set(reference) | set(theirs) if reference.get(k) != theirs.get(k))
+        if differ:
+            problems.append(f"process {i}'s config differs from process 0's in " + ", ".join(
+                f"{k} ({theirs.get(k)!r} vs {reference.get(k)!r})" for k in differ[:4])
+                            + (f" and {len(differ) - 4} more" if len(differ) > 4 else ""))
+    if problems:
+        raise RunAgreementError("; ".join(problems))
+    if me == 0:
+        os.remove(marker)
 
 
 class StopRequests:
@@ -119,12 +179,26 @@ class TrainLoop:
                  hint: str = "lower the learning rate", fallback: bool = True, log_cfg: dict | None = None):
         self.workdir, self.mesh, self.hint, self.fallback = workdir, mesh, hint, fallback
         self.main = sharding.is_main_process()
-        self.ckpt = self.writer = None
+        self.ckpt = self.writer = self._lock = None
         if workdir:
-            if self.main:
-                run_dir.claim(workdir, config)
+            # One writer per workdir (a double submission, a requeue beside a live job), then the
+            # processes' agreement, before config.json is written.
+            self._lock = run_dir.lock(workdir) if self.main else None
+            try:
+                agree_on_run(workdir, config)
+                if self.main:
+                    run_dir.claim(workdir, config)
+            except BaseException:
+                self.release()
+                raise
             self.ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep_checkpoints, keep_every)
             self.writer = MetricWriter(workdir, log_cfg, config=config) if self.main else None
+
+    def release(self) -> None:
+        """Lets another run write the workdir (the lock goes with the process anyway)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def check_health(self, health) -> None:
         bad = int(jax.device_get(health))
@@ -230,6 +304,7 @@ class TrainLoop:
                 self.ckpt.close()  # waits for the last save
             if self.writer:
                 self.writer.close()
+            self.release()
         if not last and self.writer and os.path.exists(self.writer.path):  # already finished: the last log
             rows = read_jsonl(self.writer.path)
             last = {k: v for k, v in rows[-1].items() if k != "step"} if rows else {}

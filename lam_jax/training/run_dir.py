@@ -1,8 +1,12 @@
-"""A run's folder owns its config: a resumed run must have been started with the same settings."""
+"""A run's folder owns its config (a resumed run must have been started with the same settings) and
+has one writer at a time."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import socket
 import time
 
 # Keys that may change between a run and its resumption: the length of training and how it is
@@ -17,8 +21,45 @@ ADDED_KEYS = {"data.eval_path": "", "data.labeled_paths": "", "eval.davis_path":
               "bc_scratch.weight_decay": 0.0, "label_head_learning_rate": 0.0, "model.augment_scale": 1.0}
 
 
+LOCK_FILE = ".writer.lock"
+
+
 class ConfigMismatchError(ValueError):
     """A run folder was resumed with other settings."""
+
+
+class FolderBusyError(RuntimeError):
+    """Another live process writes the folder."""
+
+
+def lock(folder: str):
+    """Takes ``folder``'s writer lock and returns its open file: held until that file is closed or
+    the process ends, however it ends (the kernel releases an flock with the process), so a
+    requeued job whose predecessor died proceeds, and one whose predecessor lives stops at once."""
+    os.makedirs(folder, exist_ok=True)
+    f = open(os.path.join(folder, LOCK_FILE), "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "pid ?"
+        f.close()
+        raise FolderBusyError(f"another process ({holder}) is writing {folder}; wait for it or stop it") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()} on {socket.gethostname()}")
+    f.flush()
+    return f
+
+
+@contextlib.contextmanager
+def exclusive(folder: str):
+    """One writer per folder while the block runs: a second one stops at once, naming the first."""
+    f = lock(folder)
+    try:
+        yield
+    finally:
+        f.close()
 
 
 def flatten(tree, prefix: str = "") -> dict:
