@@ -65,7 +65,8 @@ if os.environ.get("LAM_JAX_COMPILE_CACHE", "1") != "0":
 # Errors whose message says everything: one line, no traceback.
 _ONE_LINE = {"TrainingInterrupted": "interrupted", "CheckpointSaveError": "error", "DamagedCheckpointError": "error",
              "ReleasedFileError": "error", "PeerLostError": "error", "FolderBusyError": "error",
-             "RunAgreementError": "error", "ConfigMismatchError": "error"}
+             "RunAgreementError": "error", "ConfigMismatchError": "error",
+             "NonFiniteCheckpointError": "error"}
 # After these, shutting down would wait on what failed: orbax's writer tasks, or jax.distributed's
 # shutdown barrier with a process that is gone.
 _EXIT_AT_ONCE = ("CheckpointSaveError", "PeerLostError", "RunAgreementError")

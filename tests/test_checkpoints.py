@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from configs import common, lapo
-from lam_jax.training.checkpoint import DamagedCheckpointError
+from lam_jax.training.checkpoint import ACCEPT_UNVERIFIED, FINGERPRINT_FILE, Checkpointer, DamagedCheckpointError
 from lam_jax.training.loop import TIMING_KEYS
 from lam_jax.data.episodes import synthetic_episodes
 from lam_jax.training.train_lam import Trainer
@@ -38,19 +38,25 @@ def _damage(step_dir, how):
         with open(data, "r+b") as f:
             f.seek(os.path.getsize(data) // 2)
             f.write(os.urandom(64))
-    else:  # metadata that is not JSON
+    elif how == "broken metadata":  # not JSON
         with open(os.path.join(step_dir, "default", "_METADATA"), "w") as f:
             f.write("{not json")
+    elif how == "no fingerprint":  # an older lam-jax's, or a save cut short before it
+        os.remove(os.path.join(step_dir, FINGERPRINT_FILE))
+    else:  # an empty or garbage fingerprint file
+        with open(os.path.join(step_dir, FINGERPRINT_FILE), "w") as f:
+            f.write("" if how == "empty fingerprint" else "{garbage")
 
 
-@pytest.mark.parametrize("how", ["truncated data", "corrupt data", "broken metadata"])
+@pytest.mark.parametrize("how", ["truncated data", "corrupt data", "broken metadata", "no fingerprint",
+                                 "empty fingerprint", "garbage fingerprint"])
 def test_a_damaged_checkpoint_is_named_and_resume_falls_back(tmp_path, capfd, how):
     episodes = synthetic_episodes(4, 24, image_size=32)
     _train(_cfg(tmp_path, 8), episodes)  # checkpoints 4 and 8
     _damage(str(tmp_path / "checkpoints" / "8"), how)
     strict = _cfg(tmp_path, 12)
     strict.resume_fallback = False
-    with pytest.raises(DamagedCheckpointError, match=r"the checkpoint of step 8 in .*checkpoints/8 cannot be read \("):
+    with pytest.raises(DamagedCheckpointError, match=r"the checkpoint of step 8 in .*checkpoints/8 cannot be (read|trusted)"):
         _train(strict, episodes)
     _train(_cfg(tmp_path, 12), episodes)
     err = capfd.readouterr().err
@@ -69,6 +75,26 @@ def test_a_damaged_checkpoint_is_named_and_resume_falls_back(tmp_path, capfd, ho
         for key in TIMING_KEYS:
             row.pop(key, None)
     assert rows[-1] == expected
+
+
+def test_unverified_and_non_finite_checkpoints(tmp_path, monkeypatch):
+    """A checkpoint without a fingerprint is refused with the way to accept it; one holding NaN is
+    damaged (resume falls back past it), whether or not it has a fingerprint."""
+    ckpt = Checkpointer(str(tmp_path))
+    ckpt.save(1, {"w": np.ones(3, np.float32)})
+    ckpt.save(2, {"w": np.full(3, np.nan, np.float32)})
+    os.remove(tmp_path / "1" / FINGERPRINT_FILE)
+    like = {"w": np.zeros(3, np.float32)}
+    with pytest.raises(DamagedCheckpointError, match=f"step 1 .* no {FINGERPRINT_FILE} .* {ACCEPT_UNVERIFIED}=1"):
+        ckpt.restore(1, like)
+    monkeypatch.setenv(ACCEPT_UNVERIFIED, "1")
+    np.testing.assert_array_equal(ckpt.restore(1, like)["w"], 1.0)
+    for fingerprinted in (True, False):
+        if not fingerprinted:
+            os.remove(tmp_path / "2" / FINGERPRINT_FILE)
+        with pytest.raises(DamagedCheckpointError, match="step 2 .* NaN or Inf"):
+            ckpt.restore(2, like)
+    ckpt.close()
 
 
 FULL_DISK = """

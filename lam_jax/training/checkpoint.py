@@ -46,7 +46,14 @@ class NonFiniteError(FloatingPointError):
 
 
 class DamagedCheckpointError(RuntimeError):
-    """A checkpoint cannot be read."""
+    """A checkpoint cannot be read, or cannot be trusted."""
+
+
+class NonFiniteCheckpointError(NonFiniteError, DamagedCheckpointError):
+    """A checkpoint holds NaN or Inf: damaged like any other (resume falls back past it)."""
+
+
+ACCEPT_UNVERIFIED = "LAM_JAX_ACCEPT_UNVERIFIED"  # =1: restore checkpoints that have no fingerprint file
 
 
 class CheckpointSaveError(RuntimeError):
@@ -158,16 +165,31 @@ class Checkpointer:
                                          f"cannot be read ({root_cause(error)}; orbax's log: {log})") from None
         if os.path.exists(log):
             os.remove(log)
-        saved = os.path.join(self.directory, str(step), FINGERPRINT_FILE)
-        if os.path.isfile(saved):  # checkpoints of older versions have none
-            expected = run_dir.read_json(saved)["fingerprint"]
-            if fingerprint(tree) != expected:
-                raise DamagedCheckpointError(f"the checkpoint of step {step} in {os.path.dirname(saved)} cannot be "
-                                             "read (its contents differ from what was saved: bytes changed on disk)")
+        self._verify(step, tree)
         if not all_finite(tree):
-            raise NonFiniteError(f"the checkpoint of step {step} in {self.directory} holds NaN or Inf values; "
-                                 "delete it (or the whole run) and train again")
+            raise NonFiniteCheckpointError(f"the checkpoint of step {step} in {self.directory} holds NaN or Inf "
+                                           "values; delete it (or the whole run) and train again")
         return tree
+
+    def _verify(self, step: int, tree) -> None:
+        """The restored state against the fingerprint saved with it (orbax keeps no checksum)."""
+        where = os.path.join(self.directory, str(step))
+        saved = os.path.join(where, FINGERPRINT_FILE)
+        if not os.path.isfile(saved):
+            if os.environ.get(ACCEPT_UNVERIFIED) == "1":
+                return
+            raise DamagedCheckpointError(
+                f"the checkpoint of step {step} in {where} cannot be trusted: it has no {FINGERPRINT_FILE} (written "
+                "by a lam-jax before fingerprints, or its save was cut short), so a change on disk would go unseen; "
+                f"{ACCEPT_UNVERIFIED}=1 in the environment accepts it as it is")
+        try:
+            expected = int(run_dir.read_json(saved)["fingerprint"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise DamagedCheckpointError(f"the checkpoint of step {step} in {where} cannot be trusted: its "
+                                         f"{FINGERPRINT_FILE} is unreadable ({type(e).__name__})") from None
+        if fingerprint(tree) != expected:
+            raise DamagedCheckpointError(f"the checkpoint of step {step} in {where} cannot be read (its contents "
+                                         "differ from what was saved: bytes changed on disk)")
 
     def set_aside(self, step: int) -> str:
         """Moves a damaged checkpoint to ``{directory}_damaged/{step}`` (kept for inspection)."""

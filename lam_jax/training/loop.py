@@ -194,6 +194,12 @@ class TrainLoop:
             self.ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep_checkpoints, keep_every)
             self.writer = MetricWriter(workdir, log_cfg, config=config) if self.main else None
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
     def release(self) -> None:
         """Lets another run write the workdir (the lock goes with the process anyway)."""
         if self._lock is not None:
@@ -304,7 +310,6 @@ class TrainLoop:
                 self.ckpt.close()  # waits for the last save
             if self.writer:
                 self.writer.close()
-            self.release()
         if not last and self.writer and os.path.exists(self.writer.path):  # already finished: the last log
             rows = read_jsonl(self.writer.path)
             last = {k: v for k, v in rows[-1].items() if k != "step"} if rows else {}

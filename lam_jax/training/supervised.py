@@ -58,13 +58,14 @@ def fit(module: nnx.Module, source, *, inputs: Callable, targets: Callable, froz
         return dict(carry, state=new_state, health=health), {"loss": loss}
 
     train_loop = loop.TrainLoop(workdir, config or {}, mesh, hint="lower the learning rate", log_cfg=log_cfg)
-    carry, start = train_loop.resume(Carry(state=state, health=loop.new_health(mesh), rng=rng))
-    flops = 0.0
-    if start < num_steps:  # compiled ahead for XLA's FLOP count (the logs' TFLOP/s and MFU)
-        compiled = step_fn.lower(carry, frozen, data, start).compile()
-        step_fn, flops = compiled, hardware.compiled_flops(compiled)
-    carry, _ = train_loop.run(lambda c, s: step_fn(c, frozen, data, s), carry, start, num_steps,
-                              log_every=log_every, save_every=save_every, batch_size=batch_size, desc=desc,
-                              progress=progress, flops_per_step=flops,
-                              peak_tflops=hardware.peak_tflops((config or {}).get("dtype", "float32"))[0])
+    with train_loop:  # the workdir's lock is released however this ends
+        carry, start = train_loop.resume(Carry(state=state, health=loop.new_health(mesh), rng=rng))
+        flops = 0.0
+        if start < num_steps:  # compiled ahead for XLA's FLOP count (the logs' TFLOP/s and MFU)
+            compiled = step_fn.lower(carry, frozen, data, start).compile()
+            step_fn, flops = compiled, hardware.compiled_flops(compiled)
+        carry, _ = train_loop.run(lambda c, s: step_fn(c, frozen, data, s), carry, start, num_steps,
+                                  log_every=log_every, save_every=save_every, batch_size=batch_size, desc=desc,
+                                  progress=progress, flops_per_step=flops,
+                                  peak_tflops=hardware.peak_tflops((config or {}).get("dtype", "float32"))[0])
     return nnx.merge(graphdef, carry["state"])[0]

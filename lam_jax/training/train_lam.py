@@ -292,37 +292,38 @@ class Trainer:
                                     keep_every=cfg.get("keep_every", 0),
                                     hint=f"lower the learning rate (now {cfg.learning_rate}) or set grad_clip",
                                     fallback=cfg.get("resume_fallback", True), log_cfg=log_cfg)
-        if self.workdir and sharding.is_main_process():
-            run_dir.write_json(os.path.join(self.workdir, "model_spec.json"), self.model_spec)
-        carry, start = train_loop.resume(Carry(state=self.state, health=self.health, rng=self.base_key))
+        with train_loop:  # the workdir's lock is released however this ends
+            if self.workdir and sharding.is_main_process():
+                run_dir.write_json(os.path.join(self.workdir, "model_spec.json"), self.model_spec)
+            carry, start = train_loop.resume(Carry(state=self.state, health=self.health, rng=self.base_key))
 
-        def inputs(step):  # what a step reads besides the carry
-            return (self._host_batch(step),) if self.streaming else (self.data, self.labeled)
+            def inputs(step):  # what a step reads besides the carry
+                return (self._host_batch(step),) if self.streaming else (self.data, self.labeled)
 
-        compiled = None
-        if start < num_steps:
-            # Compiled ahead of the loop: XLA's FLOP count for the logs' TFLOP/s and MFU, and with several
-            # processes, compile first, then meet (the first collective's set-up waits only 30 s).
-            jitted = jit_streaming_step if self.streaming else jit_train_step
-            compiled = jitted.lower(self.statics, carry["state"], carry["health"], *inputs(start), carry["rng"],
-                                    start).compile()
-            if jax.process_count() > 1:
-                sharding.barrier("compiled", int(cfg.distributed.get("initialization_timeout", 900)))
+            compiled = None
+            if start < num_steps:
+                # Compiled ahead of the loop: XLA's FLOP count for the logs' TFLOP/s and MFU, and with several
+                # processes, compile first, then meet (the first collective's set-up waits only 30 s).
+                jitted = jit_streaming_step if self.streaming else jit_train_step
+                compiled = jitted.lower(self.statics, carry["state"], carry["health"], *inputs(start), carry["rng"],
+                                        start).compile()
+                if jax.process_count() > 1:
+                    sharding.barrier("compiled", int(cfg.distributed.get("initialization_timeout", 900)))
 
-        def step_fn(carry, step):
-            state, health, metrics = compiled(carry["state"], carry["health"], *inputs(step), carry["rng"], step)
-            return dict(carry, state=state, health=health), metrics
+            def step_fn(carry, step):
+                state, health, metrics = compiled(carry["state"], carry["health"], *inputs(step), carry["rng"], step)
+                return dict(carry, state=state, health=health), metrics
 
-        try:
-            carry, last = train_loop.run(step_fn, carry, start, num_steps, log_every=cfg.log_every,
-                                         save_every=cfg.save_every, batch_size=cfg.batch_size,
-                                         desc=f"train {cfg.model.name}", progress=progress,
-                                         flops_per_step=hardware.compiled_flops(compiled) if compiled else 0.0,
-                                         peak_tflops=hardware.peak_tflops(cfg.model.dtype)[0],
-                                         previews=self.previews if self.workdir else None,
-                                         previews_every=log_cfg.get("images_every", 0) or cfg.save_every)
-        finally:
-            for sampler in getattr(self, "samplers", []):
-                sampler.close()
+            try:
+                carry, last = train_loop.run(step_fn, carry, start, num_steps, log_every=cfg.log_every,
+                                             save_every=cfg.save_every, batch_size=cfg.batch_size,
+                                             desc=f"train {cfg.model.name}", progress=progress,
+                                             flops_per_step=hardware.compiled_flops(compiled) if compiled else 0.0,
+                                             peak_tflops=hardware.peak_tflops(cfg.model.dtype)[0],
+                                             previews=self.previews if self.workdir else None,
+                                             previews_every=log_cfg.get("images_every", 0) or cfg.save_every)
+            finally:
+                for sampler in getattr(self, "samplers", []):
+                    sampler.close()
         self.state, self.health, self.base_key = carry["state"], carry["health"], carry["rng"]
         return last
