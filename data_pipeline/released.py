@@ -17,13 +17,17 @@ NumPy are needed.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import threading
 
 import numpy as np
+from tqdm.auto import tqdm
 
 TASKS = ("cheetah-run", "walker-run", "hopper-hop", "humanoid-walk")
+ACTION_DIMS = {"cheetah-run": 6, "walker-run": 6, "hopper-hop": 4, "humanoid-walk": 21}  # dm_control's action specs
 DIFFICULTIES = ("scale_easy_video_hard", "vanilla")
 FILE_ATTRS = ("domain_name", "task_name", "difficulty", "img_hw")
 ARRAYS = {"obs": np.uint8, "states": np.float32, "actions": np.float32}
@@ -144,6 +148,8 @@ def check_structure(f, path: str, labeled: bool = False) -> dict:
             raise ReleasedFileError(f"{where}: a labeled file's trajectory needs attribute 'original_traj_idx'")
     if shape[0] < 2:
         raise ReleasedFileError(f"{path}: trajectories of {shape[0]} frames; at least 2 are needed")
+    if shape[2] != ACTION_DIMS[task]:
+        raise ReleasedFileError(f"{path}: actions of {shape[2]} dimensions, but {task} has {ACTION_DIMS[task]}")
     return {"length": int(shape[0]), "image_size": hw, "state_dim": int(shape[1]), "action_dim": int(shape[2]),
             "attrs": attrs, "num_trajectories": len(f.keys())}
 
@@ -155,6 +161,46 @@ def check_values(arrays: dict, where: str) -> None:
             t = int(np.argwhere(bad)[0][0])
             raise ReleasedFileError(f"{where}: {name!r} holds non-finite values (first at step {t}: "
                                     f"{arrays[name][t].tolist()})")
+
+
+VALUES_CHECKED = ".lam_jax_values_checked.json"  # beside the file: {file name: [size, mtime_ns]}
+
+
+def check_all_values(path: str, f) -> None:
+    """Every trajectory's states and actions finite, checked once up front (frames are uint8: always
+    finite), streaming one trajectory at a time with a progress bar, and remembered beside the file
+    (or in ~/.cache/lam_jax where its folder is read-only) for as long as its size and mtime stay."""
+    _, size, mtime = _identity(path)
+    name = os.path.basename(path)
+    records = [os.path.join(os.path.dirname(os.path.abspath(path)), VALUES_CHECKED),
+               os.path.join(os.path.expanduser("~"), ".cache", "lam_jax", "values_checked",
+                            hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:16] + ".json")]
+    for record in records:
+        try:
+            with open(record) as r:
+                if json.load(r).get(name) == [size, mtime]:
+                    return
+        except (OSError, ValueError, AttributeError):
+            pass
+    keys = trajectory_keys(f, path)
+    for key in tqdm(keys, desc=f"check {name}", unit="traj", disable=len(keys) < 100, leave=False):
+        check_values({n: f[key][n][:] for n in ("states", "actions")}, f"{path}, trajectory {key}")
+    for record in records:
+        try:
+            try:
+                with open(record) as r:
+                    done = json.load(r)
+            except (OSError, ValueError):
+                done = {}
+            done[name] = [size, mtime]
+            os.makedirs(os.path.dirname(record), exist_ok=True)
+            tmp = f"{record}.tmp{os.getpid()}"
+            with open(tmp, "w") as w:
+                json.dump(done, w)
+            os.replace(tmp, record)
+            return
+        except OSError:
+            continue
 
 
 def as_episode(arrays: dict, index: int, traj_return: float) -> dict:
@@ -184,6 +230,7 @@ def _checked(path: str, f) -> dict:
     key = _identity(path)
     if key not in _STRUCTURE_CACHE:
         _STRUCTURE_CACHE[key] = check_structure(f, path)
+        check_all_values(path, f)  # a NaN in trajectory 4000 is named now, not hours into training
     return _STRUCTURE_CACHE[key]
 
 
@@ -191,7 +238,8 @@ class ReleasedFiles:
     """A released training file with its eval file (split 'eval') and labeled files, read in place.
 
     ``eval_path``/``labeled_paths`` default to the files beside ``train_path`` with the released
-    names; '' / () for none. Structure is checked when opened; values as each trajectory is read.
+    names; '' / () for none. Structure and values are checked when first opened (values once per
+    file as it is on disk, check_all_values), and values again as each trajectory is read.
     Picklable (paths only), so writer processes open their own handles.
     """
 

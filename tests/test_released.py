@@ -1,3 +1,4 @@
+import json
 """The paper's released HDF5 layout: import to TFDS (bit-exact, resumable after kill -9, clear
 errors on bad files) and training on the imported dataset and on the file directly."""
 import glob
@@ -68,7 +69,7 @@ def test_import_round_trip_is_bit_exact(release, tmp_path):
 
 
 def test_name_order_and_numeric_order_give_the_same_trajectories(tmp_path):
-    dims = dict(length=12, image_size=16, state_dim=5, action_dim=3)
+    dims = dict(length=12, image_size=16, state_dim=5, action_dim=6)
     a = synth.write_file(str(tmp_path / "a.hdf5"), 12, track_order=True, **dims)
     b = synth.write_file(str(tmp_path / "b.hdf5"), 12, track_order=False, **dims)
     with h5py.File(b, "r") as f:
@@ -92,6 +93,8 @@ def _break(path, how):
             f["3"].create_dataset("obs", data=obs)
         elif how == "NaN action":
             f["3"]["actions"][17, 4] = np.nan
+        elif how == "NaN in the last trajectory":
+            f["5"]["states"][39, 0] = np.inf
 
 
 @pytest.mark.parametrize("how, match", [
@@ -99,14 +102,20 @@ def _break(path, how):
     ("wrong dtype", r"trajectory 3: 'actions' is float64, expected float32"),
     ("truncated trajectory", r"trajectory 3: lengths differ: obs 30, states 40"),
     ("NaN action", r"trajectory 3: 'actions' holds non-finite values \(first at step 17"),
+    ("NaN in the last trajectory", r"trajectory 5: 'states' holds non-finite values \(first at step 39"),
+    ("cheetah actions", r"actions of 6 dimensions, but humanoid-walk has 21"),
     ("not HDF5", r"is not an HDF5 file"),
     ("cut download", r"truncated; download it again"),
 ])
 def test_bad_files_give_clear_errors_and_write_nothing(tmp_path, how, match):
     train = synth.write_file(str(tmp_path / "bad.hdf5"), 6, **HUMANOID)
+    if how == "cheetah actions":
+        train = synth.write_file(train, 6, **dict(HUMANOID, action_dim=6))
     if how == "not HDF5":
         with open(train, "w") as f:
             f.write("<html>403 Forbidden</html>")
+    elif how == "cheetah actions":
+        pass
     elif how == "cut download":
         with open(train, "r+b") as f:
             f.truncate(os.path.getsize(train) - 100_000)
@@ -242,3 +251,24 @@ def test_vanilla_release_without_eval_file_and_files_that_are_not_datasets(tmp_p
     open(cfg.data.path, "w").close()
     with pytest.raises(ValueError, match="is a file but not a released .hdf5/.h5 file"):
         pretrain.validate_data_config(cfg.data)
+
+
+def test_values_are_checked_once_up_front_and_remembered(tmp_path, monkeypatch):
+    """A NaN in the last trajectory is named when the file is opened, before any trajectory is read;
+    a clean file's check is remembered beside it while its size and mtime stay."""
+    os.makedirs(tmp_path / "bad")
+    bad = synth.write_file(str(tmp_path / "bad" / "x.hdf5"), 6, **HUMANOID)
+    _break(bad, "NaN in the last trajectory")
+    with pytest.raises(released.ReleasedFileError, match=r"x.hdf5, trajectory 5: 'states' holds non-finite"):
+        released.ReleasedFiles(bad, eval_path="", labeled_paths=())
+    assert not (tmp_path / "bad" / released.VALUES_CHECKED).exists()
+    good = synth.write_file(str(tmp_path / "good.hdf5"), 6, **HUMANOID)
+    released.ReleasedFiles(good, eval_path="", labeled_paths=())
+    record = json.loads((tmp_path / released.VALUES_CHECKED).read_text())
+    assert record == {"good.hdf5": [os.path.getsize(good), os.stat(good).st_mtime_ns]}
+    released._STRUCTURE_CACHE.clear()  # another process: only the record beside the file remains
+
+    def no_reads(*args):
+        raise AssertionError("values read again")
+    monkeypatch.setattr(released, "check_values", no_reads)
+    released.ReleasedFiles(good, eval_path="", labeled_paths=())
