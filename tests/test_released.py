@@ -1,7 +1,7 @@
-import json
 """The paper's released HDF5 layout: import to TFDS (bit-exact, resumable after kill -9, clear
 errors on bad files) and training on the imported dataset and on the file directly."""
 import glob
+import json
 import os
 import signal
 import subprocess
