@@ -14,6 +14,7 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
+from lam_jax import errors
 from lam_jax.training import metrics
 
 VARIANTS = ("paper", "small", "mini", "smoke")
@@ -91,7 +92,7 @@ def lam_config() -> ml_collections.ConfigDict:
 def scale_down(c: ml_collections.ConfigDict, variant: str) -> ml_collections.ConfigDict:
     """``small`` and ``smoke``: the same architecture family, narrower, shorter, smaller batches."""
     if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
+        raise errors.ConfigError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
     c.variant = variant
     if variant == "paper":
         return c
@@ -156,7 +157,7 @@ def miniature(c: ml_collections.ConfigDict, paper_latent: int, image_size: int) 
     return c
 
 
-class UnknownConfigKey(KeyError):
+class UnknownConfigKey(errors.ConfigError, KeyError):
     def __str__(self):  # KeyError would quote the message
         return self.args[0]
 
@@ -175,7 +176,7 @@ def override(c: ml_collections.ConfigDict, overrides) -> ml_collections.ConfigDi
     for item in last_per_key(overrides):
         key, eq, value = item.partition("=")
         if not (eq and key):
-            raise ValueError(f"config override {item!r} is not KEY=VALUE")
+            raise errors.ConfigError(f"config override {item!r} is not KEY=VALUE")
         *path, leaf = key.split(".")
         node = c
         for name in path:
@@ -192,11 +193,11 @@ def override(c: ml_collections.ConfigDict, overrides) -> ml_collections.ConfigDi
         config_flags.DEFINE_config_dict("config", c, flag_values=parsed, lock_config=False, sys_argv=argv)
         parsed(argv)
     except flags.Error as e:  # a value its field's type cannot take
-        raise ValueError(f"config override: {e}") from None
+        raise errors.ConfigError(f"config override: {e}") from None
     for key, (value, before) in items.items():
         after = c[key]
         if isinstance(before, tuple) and before and any(type(x) is not type(before[0]) for x in after):
-            raise ValueError(f"config override {key}={value}: expected a tuple of {type(before[0]).__name__}, "
+            raise errors.ConfigError(f"config override {key}={value}: expected a tuple of {type(before[0]).__name__}, "
                              f"as {before}")
     return c
 

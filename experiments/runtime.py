@@ -10,6 +10,7 @@ disk in $LAM_JAX_CACHE/xla (default ~/.cache/lam_jax/xla), so a resumed run or a
 same model starts without recompiling; JAX_COMPILATION_CACHE_DIR overrides the place,
 LAM_JAX_COMPILE_CACHE=0 turns it off.
 """
+import ast
 import logging
 import os
 import sys
@@ -66,14 +67,38 @@ if os.environ.get("LAM_JAX_COMPILE_CACHE", "1") != "0":
 _ONE_LINE = {"TrainingInterrupted": "interrupted", "CheckpointSaveError": "error", "DamagedCheckpointError": "error",
              "ReleasedFileError": "error", "PeerLostError": "error", "FolderBusyError": "error",
              "RunAgreementError": "error", "ConfigMismatchError": "error",
-             "NonFiniteCheckpointError": "error"}
+             "NonFiniteCheckpointError": "error", "ConfigError": "error", "MissingPathError": "error",
+             "UnknownConfigKey": "error"}
 # After these, shutting down would wait on what failed: orbax's writer tasks, or jax.distributed's
 # shutdown barrier with a process that is gone.
 _EXIT_AT_ONCE = ("CheckpointSaveError", "PeerLostError", "RunAgreementError")
 
 
+def _unknown_config_flag(kind, value, tb) -> str | None:
+    """--config.KEY=VALUE with a KEY the config lacks fails inside ml_collections' flag parsing as a
+    bare AttributeError ('lr'): the flag and ml_collections' suggestion instead."""
+    if not issubclass(kind, (AttributeError, KeyError)) or not any(
+            "ml_collections" in f.filename for f in traceback.extract_tb(tb)):
+        return None
+    text = str(value)
+    try:
+        text = ast.literal_eval(text) if text[:1] in "'\"" else text
+    except (ValueError, SyntaxError):
+        pass
+    key, _, hint = str(text).partition("\n")
+    key = key.strip("'\"")
+    flag = next((a.split("=")[0] for a in sys.argv[1:] if a.startswith("--") and a.split("=")[0].endswith(f".{key}")),
+                key)
+    return f"unknown config key in {flag}" + (f": {hint.strip()}" if hint else "")
+
+
 def _one_line_errors(kind, value, tb):
     prefix = _ONE_LINE.get(kind.__name__)
+    message = None if prefix else _unknown_config_flag(kind, value, tb)
+    if message:
+        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.flush()
+        return
     if prefix is None:
         sys.__excepthook__(kind, value, tb)
         return

@@ -68,3 +68,21 @@ def test_a_davis_collection_gets_its_own_default_name():
     procedural = make_dataset.dataset_name(cfg)
     cfg.env.davis_path = "/data/DAVIS"
     assert make_dataset.dataset_name(cfg) == procedural + "_davis"
+
+
+@pytest.mark.parametrize("flag, line", [
+    ("--config.lr=3", "error: unknown config key in --config.lr"),
+    ("--config.model.latnt_dim=3", 'error: unknown config key in --config.model.latnt_dim: Did you mean "latent_dim"'),
+    ("--config.data.path=/nonexistent/x", "error: config.data.path '/nonexistent/x' does not exist"),
+    ("--config.batch_size=-4", "error: config.batch_size must be > 0, got -4"),
+])
+def test_config_errors_are_one_line_and_write_nothing(tmp_path, flag, line):
+    import subprocess
+    import sys
+    workdir = tmp_path / "run"
+    out = subprocess.run([sys.executable, "-m", "experiments.pretrain", "--config=configs/lapo.py:smoke",
+                          f"--config.workdir={workdir}", flag], cwd=os.path.dirname(os.path.dirname(__file__)),
+                         capture_output=True, text=True, timeout=300)
+    lines = [x for x in out.stderr.splitlines() if x.strip()]
+    assert out.returncode != 0 and len(lines) == 1 and lines[0].startswith(line), out.stderr[-2000:]
+    assert not workdir.exists()

@@ -14,6 +14,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from lam_jax import errors
 from lam_jax.devices import fatal_filter
 
 DATA_AXIS = "data"
@@ -28,12 +29,12 @@ def initialize_distributed(dist_cfg) -> None:
     num = dist_cfg.get("num_processes", 0) or None
     pid = dist_cfg.get("process_id", -1)
     if num is not None and pid < 0 or pid >= 0 and num is None:
-        raise ValueError("config.distributed: give num_processes and process_id together (or neither, "
+        raise errors.ConfigError("config.distributed: give num_processes and process_id together (or neither, "
                          "for cluster auto-detection)")
     if num is not None and not 0 <= pid < num:
-        raise ValueError(f"config.distributed.process_id {pid} must be in [0, {num})")
+        raise errors.ConfigError(f"config.distributed.process_id {pid} must be in [0, {num})")
     if num is not None and address is None:
-        raise ValueError("config.distributed.coordinator_address (host:port of process 0) is needed "
+        raise errors.ConfigError("config.distributed.coordinator_address (host:port of process 0) is needed "
                          "when num_processes is given")
     fatal_filter.start(pid)  # jaxlib's abort when a peer dies becomes one line
     _native_stdout_to_stderr()

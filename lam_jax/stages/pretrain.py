@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from data_pipeline.released import is_hdf5_path
+from lam_jax import errors
 from lam_jax.data.episodes import DatasetEpisodes, open_dataset, synthetic_episodes
 from lam_jax.devices import sharding
 from lam_jax.evaluation.held_out import held_out_report
@@ -26,12 +27,12 @@ def validate_data_config(d) -> None:
     if not d.path:
         for name in ("synthetic_episodes", "synthetic_length", "image_size"):
             if d[name] < 1:
-                raise ValueError(f"config.data.{name} must be >= 1, got {d[name]}")
+                raise errors.ConfigError(f"config.data.{name} must be >= 1, got {d[name]}")
     elif os.path.isfile(d.path) and not is_hdf5_path(d.path):
-        raise ValueError(f"config.data.path {d.path!r} is a file but not a released .hdf5/.h5 file; give a "
+        raise errors.ConfigError(f"config.data.path {d.path!r} is a file but not a released .hdf5/.h5 file; give a "
                          "dataset folder (.../{name}/1.1.0) or a released training file")
     elif not (os.path.isdir(d.path) or os.path.isfile(d.path)):
-        raise FileNotFoundError(f"config.data.path {d.path!r} does not exist; build a dataset with "
+        raise errors.MissingPathError(f"config.data.path {d.path!r} does not exist; build a dataset with "
                                 "experiments/collect_dataset.py or experiments/import_hdf5.py, give a released "
                                 ".hdf5 file, or leave it empty for synthetic episodes")
 
@@ -107,7 +108,7 @@ def run(cfg, progress: bool = True) -> dict:
 
 def train(cfg, progress: bool = True, train_split: DatasetEpisodes | None = None) -> Pretrained:
     if not cfg.workdir:
-        raise ValueError("config.workdir must name the run's output folder")
+        raise errors.ConfigError("config.workdir must name the run's output folder")
     validate_config(cfg)
     sharding.initialize_distributed(cfg.distributed)
     src = episode_sources(cfg, train_split)

@@ -22,6 +22,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from lam_jax import errors
 from lam_jax.data import sampling, streaming
 from lam_jax.devices import hardware, sharding
 from lam_jax.models import lams
@@ -74,7 +75,7 @@ def make_optimizer(cfg, num_steps: int, warmup_steps: int) -> optax.GradientTran
 def validate_config(cfg) -> None:
     """Clear errors for bad values, before anything is loaded or compiled."""
     if cfg.model.name not in lams.MODELS:
-        raise ValueError(f"unknown model {cfg.model.name!r}; expected one of {sorted(lams.MODELS)}")
+        raise errors.ConfigError(f"unknown model {cfg.model.name!r}; expected one of {sorted(lams.MODELS)}")
     lams.compute_dtype(cfg.model)
     positive = {"batch_size": cfg.batch_size, "frame_stack": cfg.frame_stack, "max_offset": cfg.max_offset,
                 "log_every": cfg.log_every, "save_every": cfg.save_every, "keep_checkpoints": cfg.keep_checkpoints,
@@ -86,7 +87,7 @@ def validate_config(cfg) -> None:
         positive["labeled_batch_size"] = cfg.labeled_batch_size
     for name, value in positive.items():
         if not value > 0:
-            raise ValueError(f"config.{name} must be > 0, got {value}")
+            raise errors.ConfigError(f"config.{name} must be > 0, got {value}")
     non_negative = {"seed": cfg.seed, "stop_at": cfg.get("stop_at", 0), "weight_decay": cfg.weight_decay,
                     "grad_clip": cfg.grad_clip, "probe_learning_rate": cfg.probe_learning_rate,
                     "label_head_learning_rate": cfg.get("label_head_learning_rate", 0.0),
@@ -95,14 +96,14 @@ def validate_config(cfg) -> None:
                     "warmup_epochs": cfg.warmup_epochs, "model.labeled_loss_coef": cfg.model.labeled_loss_coef}
     for name, value in non_negative.items():
         if value < 0:
-            raise ValueError(f"config.{name} must be >= 0, got {value}")
+            raise errors.ConfigError(f"config.{name} must be >= 0, got {value}")
     if cfg.num_steps < 1 and cfg.num_epochs < 1:
-        raise ValueError("set config.num_steps or config.num_epochs to at least 1")
+        raise errors.ConfigError("set config.num_steps or config.num_epochs to at least 1")
     if not 0 < cfg.model.ema_tau <= 1:
-        raise ValueError(f"config.model.ema_tau must be in (0, 1], got {cfg.model.ema_tau}")
+        raise errors.ConfigError(f"config.model.ema_tau must be in (0, 1], got {cfg.model.ema_tau}")
     levels = num_levels(cfg.model.fsq_levels)
     if any(x < 2 for x in levels) or (len(levels) > 1 and len(levels) != cfg.model.latent_dim):
-        raise ValueError(f"config.model.fsq_levels must be 0 (off), >= 2, or one count >= 2 for each of the "
+        raise errors.ConfigError(f"config.model.fsq_levels must be 0 (off), >= 2, or one count >= 2 for each of the "
                          f"{cfg.model.latent_dim} latent dimensions; got {cfg.model.fsq_levels}")
 
 
@@ -224,10 +225,10 @@ class Trainer:
         self.cfg, self.workdir = cfg, workdir
         self.use_labels = lams.uses_labeled_batch(cfg.model)
         if self.use_labels and labeled is None:
-            raise ValueError(f"model {cfg.model.name} with labeled_loss_coef > 0 trains on labeled data "
+            raise errors.ConfigError(f"model {cfg.model.name} with labeled_loss_coef > 0 trains on labeled data "
                              "but no labeled episodes were given")
         if train.length <= cfg.max_offset + 1:
-            raise ValueError(f"episodes of {train.length} steps are too short for max_offset {cfg.max_offset}")
+            raise errors.ConfigError(f"episodes of {train.length} steps are too short for max_offset {cfg.max_offset}")
         sharding.initialize_distributed(cfg.distributed)
         self.mesh = mesh or sharding.make_mesh(cfg.num_devices)
         self.model_spec = model_spec(cfg, train)
