@@ -41,12 +41,16 @@ _CLEAN_RUNGS = flags.DEFINE_list("clean_rungs", None, "rungs also run on the cle
 _BUDGET_RUNGS = flags.DEFINE_list("budget_rungs", [], "rungs whose probes are read at every --budget_steps")
 _BUDGET_STEPS = flags.DEFINE_list("budget_steps", ["1000", "3000", "10000"], "updates at which to read them")
 _BUDGET_SEEDS = flags.DEFINE_list("budget_seeds", None, "seeds of the budget runs (default: --seeds)")
+_FROM_RESULTS = flags.DEFINE_bool("from_results", False, "write the report again from OUT/results.json alone "
+                                  "(no run is read or trained; the report keeps the command that made the results)")
 _WORKERS = flags.DEFINE_integer("workers", 1, "runs side by side, one per core with single-threaded XLA "
                                 "(numbers reproduce for the same setting)")
 
 
 def main(argv):
     del argv
+    if _FROM_RESULTS.value:
+        return _report_from_results()
     meter = cost.Meter()
     dataset = datasets.require_eval_split(datasets.dataset_path(_DATASET.value, _COLLECT.value), "the ladder")
     all_rungs, overrides = ladder_report.rungs(_VARIANT.value), parallel.overrides_of("lam")
@@ -91,6 +95,20 @@ def main(argv):
              cost.line(meter.add(_OUT.value, to_train))]
     path = ladder_report.write_report(_OUT.value, results["with"], chosen, dataset, command, notes,
                                       results.get("without"), clean_dataset, results.get("budget"), steps)
+    print(f"report: {path}")
+
+
+def _report_from_results() -> None:
+    """The report of an earlier ladder, from what its results.json keeps (e.g. after the report's
+    statistics changed, on a machine without its runs)."""
+    saved = run_dir.read_json(os.path.join(_OUT.value, "results.json"))
+    chosen = [ladder_report.Rung(name, r["label"], r["method"], tuple(r["overrides"]))
+              for name, r in saved["rungs"].items()]
+    notes = ["How the `small` regime was chosen, and what else was tried: `reports/ladder/regime_search.md`.",
+             cost.line(cost.read(_OUT.value))]
+    path = ladder_report.write_report(_OUT.value, saved["results"], chosen, saved["dataset"], saved["command"], notes,
+                                      saved["clean_results"] or None, saved["clean_dataset"],
+                                      saved["budget_results"] or None, saved["budget_steps"])
     print(f"report: {path}")
 
 
