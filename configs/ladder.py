@@ -2,7 +2,7 @@
 then supervision. Each rung is a run of a method config with overrides.
 
 ``get_config(VARIANT)``: the rungs at that variant; "larger latent" is the variant's LAOM latent
-(8192 at ``paper``, 1024 at ``small``). The experiment's ``--lam.KEY=VALUE`` overrides apply to every
+(8192 at ``paper``, 1024 at ``small``, 171 at ``mini``). The experiment's ``--lam.KEY=VALUE`` overrides apply to every
 rung alike, after the rung's own (``--lam.model.latent_dim`` would set the 128-latent rungs' too).
 """
 import ml_collections
