@@ -17,10 +17,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from data_pipeline import dcs
+from data_pipeline.rlds_dataset import STEP_KEYS
 from data_pipeline.experts import ExpertPolicy
 
 SPLIT_IDS = {"train": 0, "eval": 1}
-STEP_KEYS = ("image", "state", "action", "raw_action", "reward", "is_first", "is_last", "is_terminal")
 
 
 def episode_seed(base_seed: int, split: str, index: int) -> int:

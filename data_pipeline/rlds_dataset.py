@@ -15,9 +15,12 @@ import os
 
 import numpy as np
 import tensorflow_datasets as tfds
-from data_pipeline import collect, shard_writer
+
+from data_pipeline import shard_writer
 
 DATASET_NAME = "dcs_trajectories"
+# What each step of a collected episode holds (collection staging files and RLDS steps alike).
+STEP_KEYS = ("image", "state", "action", "raw_action", "reward", "is_first", "is_last", "is_terminal")
 LABEL_BUDGETS = (2, 4, 8, 16, 32, 64, 128)
 
 
@@ -75,7 +78,7 @@ def example_bytes(length: int, image_size: int, state_dim: int, action_dim: int)
 def episode_example(ep: dict, metadata: dict) -> dict:
     """One episode (step arrays as in collection staging, plus ``meta_*``) as an RLDS example."""
     n = len(ep["image"])
-    steps = {k: ep[k] for k in collect.STEP_KEYS if k not in ("image", "state")}
+    steps = {k: ep[k] for k in STEP_KEYS if k not in ("image", "state")}
     steps["discount"] = np.ones(n, np.float32)
     steps["observation"] = {"image": ep["image"], "state": ep["state"]}
     return {"steps": steps, "episode_metadata": {
@@ -189,7 +192,7 @@ class TrajectoryDataset:
                 "re-run the collection (staged episodes, if kept, are reused).") from e
         out = {"image": np.stack([s["observation"]["image"] for s in steps]),
                "state": np.stack([s["observation"]["state"] for s in steps])}
-        for k in (*collect.STEP_KEYS, "discount"):
+        for k in (*STEP_KEYS, "discount"):
             if k not in out and k in steps[0]:
                 out[k] = np.stack([s[k] for s in steps])
         meta = example["episode_metadata"]

@@ -66,3 +66,15 @@ def test_library_layers_import_only_downwards():
                                                      and parts[1] in LAYERS[:i]):
                         bad.append(f"lam_jax/{layer}/{name} imports {module}")
     assert bad == []
+
+
+def test_training_and_reading_data_import_no_simulator_and_no_plotting():
+    """Training, the dataset readers and the reports' statistics import neither the simulator
+    (dm_control, gym, mujoco) nor matplotlib (drawn only when a figure is)."""
+    code = ("import sys, json\nimport lam_jax.data.episodes, lam_jax.training.train_lam, lam_jax.stages.pretrain, "
+            "data_pipeline.rlds_dataset, data_pipeline.released, lam_jax.evaluation.report\n"
+            "print(json.dumps(sorted(m for m in ('dm_control', 'gym', 'gymnasium', 'mujoco', 'matplotlib') "
+            "if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -13,12 +13,17 @@ from __future__ import annotations
 import itertools
 import os
 
-import matplotlib
 import numpy as np
 from scipy import stats as scipy_stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+
+def _pyplot():
+    """matplotlib, drawing to files (Agg), set up only when a figure is drawn: importing this module
+    leaves the process's backend alone."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
 
 
 def dig(tree, *keys):
@@ -82,6 +87,7 @@ def bar_plot(path: str, labels, summaries, ylabel: str, reference_lines: dict | 
     """Means with 95% intervals and every seed's value as a dot; optional labelled reference lines."""
     means, errs = _means_and_errors(summaries)
     pos = np.arange(len(labels))
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.55 * len(labels) + 1.6) if horizontal else (1.6 + 1.25 * len(labels), 3.6))
     colours = plt.cm.viridis(np.linspace(0.15, 0.85, len(labels)))
     if horizontal:
@@ -124,7 +130,7 @@ def _save(fig, ax, path: str, title: str) -> None:
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    _pyplot().close(fig)
 
 
 def grouped_bar_plot(path: str, labels, groups: dict, xlabel: str, reference_lines: dict | None = None,
@@ -134,6 +140,7 @@ def grouped_bar_plot(path: str, labels, groups: dict, xlabel: str, reference_lin
     n = len(groups)
     height = 0.8 / n
     pos = np.arange(len(labels))
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.7 * len(labels) + 1.6))
     colours = plt.cm.viridis(np.linspace(0.2, 0.8, n))
     for i, ((name, summaries), colour) in enumerate(zip(groups.items(), colours)):
@@ -153,6 +160,7 @@ def grouped_bar_plot(path: str, labels, groups: dict, xlabel: str, reference_lin
 def line_plot(path: str, xs, series: dict, xlabel: str, ylabel: str, reference_lines: dict | None = None,
               logx: bool = True, title: str = "") -> None:
     """series: {name: [summary per x]}; means with 95% interval bands."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for name, summaries in series.items():
         m, h = map(np.array, _means_and_errors(summaries))
