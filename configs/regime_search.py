@@ -10,11 +10,14 @@ import ml_collections
 WIDE = ("model.act_head_dim=1024", "model.obs_head_dim=1024", "model.ema_tau=0.033")
 
 
+N128 = ("num_train=128", "suffix=n128")  # --collect.num_train=128 --collect.suffix=n128
+
+
 def get_config(arg=None):
     del arg
     c = ml_collections.ConfigDict()
     c.baseline = ("lapo", "lapo")  # (arm, rung) every other row is compared with: the paper's LAPO
-    c.arms = [  # name, what it tests, variant, rungs, overrides
+    c.arms = [  # name, what it tests, variant, rungs, overrides[, collect overrides: another dataset]
         ("lapo", "small: LAPO, and LAPO with the larger latent", "small", ("lapo", "latent"), ()),
         ("mini", "mini: the ratio-keeping miniature (configs/common.miniature)", "mini",
          ("latent", "augment", "latent_fdm", "supervision"), ()),
@@ -24,5 +27,8 @@ def get_config(arg=None):
          ("latent_fdm",), WIDE),
         ("laom_aug_wide", "small: LAOM, reference augmentation, heads 1024, tau 0.033", "small",
          ("augment",), WIDE),
+        # 4x the data (128 trajectories; the eval split is the same), the same 3000 updates
+        ("lapo_n128", "small on 128 trajectories: LAPO", "small", ("lapo",), (), N128),
+        ("mini_n128", "mini on 128 trajectories", "mini", ("latent_fdm", "augment", "supervision"), (), N128),
     ]
     return c

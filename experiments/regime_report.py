@@ -17,6 +17,7 @@ class Arm:
     variant: str
     rungs: tuple
     overrides: tuple
+    collect: tuple = ()  # overrides of the collect config: this arm's own dataset
 
 
 def _settings(workdir: str) -> str:
@@ -61,8 +62,8 @@ def write_report(out: str, results: dict, arms: list[Arm], baseline: tuple, data
         lines.append(f"| {labels[row]} | {_settings(first['workdir'])} | {r['n']} | {report.fmt(r, 2)} | "
                      f"{report.fmt_range(r, 2)} | {report.fmt(o, 2)} | {ratio} | {verdict} |")
     lines += ["", "Arms:", ""] + [f"- `{a.name}` ({a.variant}"
-                                 + (", " + ", ".join(f"`{x}`" for x in a.overrides) if a.overrides else "")
-                                 + f"): {a.label}" for a in arms]
+                                 + "".join(f", `{x}`" for x in a.overrides)
+                                 + "".join(f", `--collect.{x}`" for x in a.collect) + f"): {a.label}" for a in arms]
     lines += ["", "Every pair, held-out ridge probe:"]
     lines += [f"- {x}" for x in report.orderings({labels[row]: ridge[row] for row in rows}, True)]
     lines += ["", "![held-out ridge probe per row](regime_search.png)", "", "Command:", "", "```", command, "```", ""]

@@ -7,6 +7,7 @@ seeds, with distractors; one table of held-out ridge and online probes, each row
 Writes OUT/regime_search.md, OUT/regime_search.png and OUT/results.json. Finished runs are reused
 (also those the equivalent ladder commands made), so an interrupted search resumes.
 """
+import copy
 import os
 import sys
 
@@ -15,7 +16,7 @@ from experiments import runtime  # noqa: F401
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from configs import regime_search as search_config  # noqa: E402
+from configs import common, regime_search as search_config  # noqa: E402
 from experiments import ladder_report, parallel, regime_report  # noqa: E402
 from lam_jax.stages import datasets  # noqa: E402
 from lam_jax.training import run_dir  # noqa: E402
@@ -32,24 +33,32 @@ def main(argv):
     del argv
     cfg = search_config.get_config()
     dataset = datasets.require_eval_split(datasets.dataset_path(_DATASET.value, _COLLECT.value), "the regime search")
+    own_data = {}  # an arm's collect overrides -> its dataset, collected like --collect otherwise
     arms = [regime_report.Arm(*a) for a in cfg.arms if not _ARMS.value or a[0] in _ARMS.value]
     if _ARMS.value and len(arms) != len(_ARMS.value):
         raise app.UsageError(f"unknown arm in {_ARMS.value}; arms: {[a[0] for a in cfg.arms]}")
     seeds = [int(s) for s in _SEEDS.value]
     jobs = {}
     for arm in arms:
+        data = dataset
+        if arm.collect:
+            if arm.collect not in own_data:
+                own_data[arm.collect] = datasets.require_eval_split(datasets.dataset_path(
+                    "", common.override(copy.deepcopy(_COLLECT.value), arm.collect)), f"arm {arm.name}")
+            data = own_data[arm.collect]
         by_name = {r.name: r for r in ladder_report.rungs(arm.variant)}
         for rung in arm.rungs:
             for seed in seeds:
                 jobs[(arm.name, rung, seed)] = ladder_report.rung_job(
-                    by_name[rung], seed, dataset, arm.variant, os.path.join(_OUT.value, arm.name), arm.overrides)
+                    by_name[rung], seed, data, arm.variant, os.path.join(_OUT.value, arm.name), arm.overrides)
     reports = parallel.execute(list(jobs.values()), _WORKERS.value, os.path.join(_OUT.value, "logs"))
     results = {}
     for ((arm, rung, seed), job), pretrained in zip(jobs.items(), reports):
         results.setdefault(arm, {}).setdefault(rung, {})[str(seed)] = ladder_report.rung_result(pretrained, job.workdir)
     command = "python -m experiments.regime_search " + " ".join(sys.argv[1:])
     run_dir.write_json(os.path.join(_OUT.value, "results.json"), {
-        "dataset": dataset, "command": command, "arms": [list(a) for a in cfg.arms], "results": results})
+        "dataset": dataset, "arm_datasets": {" ".join(k): v for k, v in own_data.items()}, "command": command,
+        "arms": [list(a) for a in cfg.arms], "results": results})
     print(f"report: {regime_report.write_report(_OUT.value, results, arms, cfg.baseline, dataset, command)}")
 
 
