@@ -25,8 +25,6 @@ def get_config(arg=None):
          ("model.augment_scale=0.5",)),
         ("laom_noaug_wide", "small: LAOM without augmentation, heads 1024, tau 0.033", "small",
          ("latent_fdm",), WIDE),
-        ("laom_aug_wide", "small: LAOM, reference augmentation, heads 1024, tau 0.033", "small",
-         ("augment",), WIDE),
         # 4x the data (128 trajectories; the eval split is the same), the same 3000 updates
         ("lapo_n128", "small on 128 trajectories: LAPO", "small", ("lapo",), (), N128),
         ("mini_n128", "mini on 128 trajectories", "mini", ("latent_fdm", "augment", "supervision"), (), N128),
