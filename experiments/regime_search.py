@@ -5,7 +5,8 @@ seeds, with distractors; one table of held-out ridge and online probes, each row
       --out=runs/search --workers=2 [--arms=mini,lapo]
 
 Writes OUT/regime_search.md, OUT/regime_search.png and OUT/results.json. Finished runs are reused
-(also those the equivalent ladder commands made), so an interrupted search resumes.
+(also those the equivalent ladder commands made), so an interrupted search resumes. --lam.KEY=VALUE
+applies to every run, after its arm's overrides.
 """
 import copy
 import os
@@ -26,6 +27,7 @@ _ARMS = flags.DEFINE_list("arms", "", "a subset of arms by name (default: all)")
 _DATASET = flags.DEFINE_string("dataset", "", "a built dataset dir; '' -> the --collect one")
 _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
 _OUT = flags.DEFINE_string("out", "runs/search", "output folder")
+parallel.lam_overrides_flag()
 _WORKERS = flags.DEFINE_integer("workers", 1, "runs side by side, one per core (numbers reproduce per setting)")
 
 
@@ -50,7 +52,8 @@ def main(argv):
         for rung in arm.rungs:
             for seed in seeds:
                 jobs[(arm.name, rung, seed)] = ladder_report.rung_job(
-                    by_name[rung], seed, data, arm.variant, os.path.join(_OUT.value, arm.name), arm.overrides)
+                    by_name[rung], seed, data, arm.variant, os.path.join(_OUT.value, arm.name),
+                    (*arm.overrides, *parallel.overrides_of("lam")))
     reports = parallel.execute(list(jobs.values()), _WORKERS.value, os.path.join(_OUT.value, "logs"))
     results = {}
     for ((arm, rung, seed), job), pretrained in zip(jobs.items(), reports):

@@ -27,6 +27,7 @@ TINY = {
     "experiments.sweep": "--seeds=0 --labeled=2 --methods=laom_labels,idm,bc",
     "experiments.ladder": "--seeds=0 --rungs=lapo,supervision --budget_steps=4,8 --budget_seeds=0",
     "experiments.fig9a": "--seeds=0 --labeled=2",
+    "experiments.regime_search": "--seeds=0 --arms=lapo --lam.num_steps=4 --lam.warmup_steps=1",
     "bench_collection.py": "--steps=20 --presets=vanilla --qualities=fast --workers=1",
     "bench_train.py": "--variants=smoke --methods=lapo --dtypes=float32 --steps=1",
     "bench_loading.py": "--sizes_gb=0.004,0.008 --image_size=32",

@@ -242,7 +242,9 @@ def ratio_interval(a, b) -> dict:
 
 
 def fmt_ratio(r: dict) -> str:
-    return f"{r['ratio']:.2f}x [{r['low']:.2f}, {r['high']:.2f}]" if r.get("n") else "-"
+    if not r.get("n"):
+        return "-"
+    return f"{r['ratio']:.2f}x (1 seed)" if r["n"] == 1 else f"{r['ratio']:.2f}x [{r['low']:.2f}, {r['high']:.2f}]"
 
 
 def fmt_iqm(s: dict, digits: int = 3) -> str:
