@@ -30,6 +30,24 @@ def _settings(workdir: str) -> str:
     return f"{m['latent_dim']} / {head} / {tau} / {aug}"
 
 
+def _data_size_section(arms: list[Arm], rows: list, labels: dict, results: dict) -> list[str]:
+    """Rows run on more data (an arm with collect overrides) beside the same rung, variant and
+    overrides on the default data: held-out means and their ratio (Welch interval on logs)."""
+    default = {(a.variant, a.overrides, rung): a.name for a in arms if not a.collect for rung in a.rungs}
+    pairs = [((default[(a.variant, a.overrides, rung)], rung), (a.name, rung), a.collect) for a in arms if a.collect
+             for rung in a.rungs if (a.variant, a.overrides, rung) in default]
+    if not pairs:
+        return []
+    held_out = lambda arm, rung: [s["ridge_probe_mse"] for s in results[arm][rung].values()]  # noqa: E731
+    lines = ["", "## More data, same updates", "", "| row | default data | " + " ".join(pairs[0][2])
+             + " | ratio more / default |", "|---|---|---|---|"]
+    for small, big, _ in pairs:
+        lines.append(f"| {labels[small]} | {report.fmt(report.summarize(held_out(*small)), 2)} | "
+                     f"{report.fmt(report.summarize(held_out(*big)), 2)} | "
+                     f"{report.fmt_ratio(report.ratio_interval(held_out(*big), held_out(*small)))} |")
+    return lines
+
+
 def write_report(out: str, results: dict, arms: list[Arm], baseline: tuple, dataset: str, command: str) -> str:
     labels = {(a.name, r.name): f"{a.name}: {r.label}" for a in arms for r in ladder_report.rungs(a.variant)}
     rows = [(a.name, rung) for a in arms for rung in a.rungs]
@@ -61,6 +79,12 @@ def write_report(out: str, results: dict, arms: list[Arm], baseline: tuple, data
                        if r["high"] < base["low"] else "worse, separated" if r["low"] > base["high"] else "within noise")
         lines.append(f"| {labels[row]} | {_settings(first['workdir'])} | {r['n']} | {report.fmt(r, 2)} | "
                      f"{report.fmt_range(r, 2)} | {report.fmt(o, 2)} | {ratio} | {verdict} |")
+    better = [labels[row] for row in rows if row != baseline and base and min(ridge[row]["n"], base["n"]) >= 3
+              and ridge[row]["high"] < base["low"]]
+    lines += ["", "Verdict (held-out ridge probe, 3 seeds): " + (
+        "better than the baseline LAPO with separated intervals: " + "; ".join(better) + "." if better else
+        "no row is better than the baseline LAPO with separated intervals.")]
+    lines += _data_size_section(arms, rows, labels, results)
     lines += ["", "Arms:", ""] + [f"- `{a.name}` ({a.variant}"
                                  + "".join(f", `{x}`" for x in a.overrides)
                                  + "".join(f", `--collect.{x}`" for x in a.collect) + f"): {a.label}" for a in arms]

@@ -185,9 +185,11 @@ def test_an_experiments_cost_counts_only_invocations_that_trained(tmp_path):
 def test_regime_search_report_compares_each_row_with_lapo(tmp_path):
     from experiments import regime_report
     arms = [regime_report.Arm("lapo", "LAPO", "small", ("lapo",), ()),
-            regime_report.Arm("mini", "the miniature", "mini", ("augment", "supervision"), ("model.augment_scale=0.5",))]
+            regime_report.Arm("mini", "the miniature", "mini", ("augment", "supervision"), ("model.augment_scale=0.5",)),
+            regime_report.Arm("mini_n128", "more data", "mini", ("augment",), ("model.augment_scale=0.5",),
+                              ("num_train=128",))]
     values = {("lapo", "lapo"): [22.0, 24.0, 26.0], ("mini", "augment"): [10.0, 11.0, 12.0],
-              ("mini", "supervision"): [20.0, 25.0, 30.0]}
+              ("mini", "supervision"): [20.0, 25.0, 30.0], ("mini_n128", "augment"): [5.0, 5.5, 6.0]}
     results = {}
     for (arm, rung), ridge in values.items():
         for seed, v in enumerate(ridge):
@@ -206,4 +208,9 @@ def test_regime_search_report_compares_each_row_with_lapo(tmp_path):
     assert f"| {report.fmt_ratio(report.ratio_interval([10.0, 11.0, 12.0], [22.0, 24.0, 26.0]))} |" in better
     assert rows["mini: + supervision (LAOM+sup)"].endswith("| within noise |")
     assert "`model.augment_scale=0.5`" in text and "python -m experiments.regime_search --seeds=0,1,2" in text
+    assert "Verdict (held-out ridge probe, 3 seeds): better than the baseline LAPO with separated intervals: " \
+           "mini: + augmentations (LAOM); mini_n128: + augmentations (LAOM)." in text
+    ratio = report.fmt_ratio(report.ratio_interval([5.0, 5.5, 6.0], [10.0, 11.0, 12.0]))
+    assert f"| mini: + augmentations (LAOM) | 11.00 ± 2.48 | 5.50 ± 1.24 | {ratio} |" in text
+    assert "`--collect.num_train=128`" in text
     assert (tmp_path / "regime_search.png").stat().st_size > 1000
