@@ -43,7 +43,7 @@ def test_round_trip_collect_tfds_read(collect_config):
             assert meta["index"] == i and meta["seed"] == collect.episode_seed(cfg.seed, split, i)
             assert meta["domain"] == "cheetah" and meta["difficulty"] == "scale_easy_video_hard"
             assert np.isclose(meta["return"], ep["reward"].sum())
-            videos = rlds_dataset.collect.dcs.backgrounds.SPLIT_VIDEOS[split]
+            videos = collect.dcs.backgrounds.SPLIT_VIDEOS[split]
             assert meta["background_video"] in videos
     # The stored episode is exactly what a fresh rollout with its seed produces.
     fresh = collect.run_episode(_env_cfg(cfg), collect.episode_seed(cfg.seed, "train", 1), cfg.num_steps)
