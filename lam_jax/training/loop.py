@@ -51,7 +51,7 @@ _agreements = itertools.count()  # every process builds its loops in the same or
 def agree_on_run(workdir: str, config: dict, timeout_s: int = 60) -> None:
     """Before anything is written: every process of a multi-host run sees the file process 0 puts
     in the workdir (one shared folder) and was given process 0's config (but for its place in the
-    run, config.distributed). Each process learns every process's answer through the coordination
+    run, config.distributed, and the data paths: a host may read its own copy). Each process learns every process's answer through the coordination
     service, so all of them stop with the same one line."""
     client = sharding.coordination_client()
     if client is None or jax.process_count() == 1:
@@ -59,7 +59,8 @@ def agree_on_run(workdir: str, config: dict, timeout_s: int = 60) -> None:
     me, key = jax.process_index(), f"lam_jax_agree/{next(_agreements)}"
     flat = run_dir.flatten(json.loads(json.dumps(config)))
     client.key_value_set(f"{key}/config/{me}", json.dumps({k: v for k, v in flat.items()
-                                                           if not k.startswith(("distributed.", "workdir"))}))
+                                                           if not k.startswith(("distributed.", "workdir", "data.path",
+                                                                                "data.eval_path", "data.labeled_paths"))}))
     marker = os.path.join(workdir, ".shared_check")
     if me == 0:
         token = uuid.uuid4().hex
