@@ -25,11 +25,19 @@ _DATASET = flags.DEFINE_string("dataset", "", "a built dataset dir; '' -> the --
 _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
 _OUT = flags.DEFINE_string("out", "runs/fig9a", "output folder")
 parallel.lam_overrides_flag()
+_FROM_RESULTS = flags.DEFINE_bool("from_results", False, "write the report again from OUT/results.json alone "
+                                  "(no run is read or trained; the report keeps the command that made the results)")
 _WORKERS = flags.DEFINE_integer("workers", 1, "runs side by side, one per core (numbers reproduce per setting)")
 
 
 def main(argv):
     del argv
+    if _FROM_RESULTS.value:
+        saved = run_dir.read_json(os.path.join(_OUT.value, "results.json"))
+        budgets = sorted({int(k) for per_method in saved["results"].values() for k in per_method})
+        path = fig9a_report.write_report(_OUT.value, saved["results"], budgets, saved["dataset"], saved["command"])
+        print(f"report: {path}")
+        return
     dataset = datasets.require_eval_split(datasets.dataset_path(_DATASET.value, _COLLECT.value), "fig9a")
     budgets = [int(k) for k in _LABELED.value]
     seeds = [int(s) for s in _SEEDS.value]
