@@ -6,7 +6,22 @@ OUT/<arm>/<rung>/seed<N> exactly as ``python -m experiments.ladder --variant=V -
 """
 import ml_collections
 
+from configs import common, laom_labels
+
 N128 = ("num_train=128", "suffix=n128")  # --collect.num_train=128 --collect.suffix=n128
+PX64 = ("env.image_size=64",)  # --collect.env.image_size=64
+
+
+def rule(num_steps: int = 3000, image_size: int = 32, encoder_scale: float = 0.5) -> tuple:
+    """The miniature's sizes and rates for other compute (common.miniature), as overrides of a mini
+    run; they also set the larger-latent rungs' latent."""
+    c = laom_labels.get_config("paper")
+    c.model.encoder_scale, c.num_steps = encoder_scale, num_steps
+    m = common.miniature(c, c.model.latent_dim, image_size).model
+    return (f"num_steps={num_steps}", f"model.encoder_scale={encoder_scale}", f"model.latent_dim={m.latent_dim}",
+            f"model.act_head_dim={m.act_head_dim}", f"model.obs_head_dim={m.obs_head_dim}",
+            f"model.ema_tau={m.ema_tau}", f"warmup_steps={c.warmup_steps}",
+            f"probe_learning_rate={c.probe_learning_rate}", f"label_head_learning_rate={c.label_head_learning_rate}")
 
 
 def get_config(arg=None):
@@ -22,5 +37,12 @@ def get_config(arg=None):
         # 4x the data (128 trajectories; the eval split is the same), the same 3000 updates
         ("lapo_n128", "small on 128 trajectories: LAPO", "small", ("lapo",), (), N128),
         ("mini_n128", "mini on 128 trajectories", "mini", ("augment", "supervision"), (), N128),
+        # Not run yet (hours of CPU each; the README command runs every arm and resumes):
+        ("mini_enc2x", "mini with a 2x wider encoder", "mini", ("latent_fdm", "augment", "supervision"),
+         rule(encoder_scale=1.0)),
+        ("lapo_10k", "small, 10k updates: LAPO", "small", ("lapo",), ("num_steps=10000", "warmup_steps=3000")),
+        ("mini_10k", "mini, 10k updates", "mini", ("augment", "supervision"), rule(num_steps=10_000)),
+        ("lapo_64px", "small at 64 px: LAPO", "small", ("lapo",), (), PX64),
+        ("mini_64px", "mini at 64 px", "mini", ("latent_fdm", "augment", "supervision"), rule(image_size=64), PX64),
     ]
     return c

@@ -245,3 +245,16 @@ def test_augment_scale_shrinks_every_magnitude():
     np.testing.assert_allclose(augment.augment(jax.random.PRNGKey(2), img, augment.scaled(ref, 0.0)), img, atol=1e-4)
     with pytest.raises(ValueError, match="augment_scale"):
         augment.scaled(ref, -1)
+
+
+def test_the_rule_follows_the_compute():
+    """The regime search's arms for other compute take their sizes and rates from the same rule."""
+    from configs import regime_search
+    as_dict = lambda items: dict(x.split("=") for x in items)  # noqa: E731
+    wide, long, big = (as_dict(regime_search.rule(**kw)) for kw in (
+        {"encoder_scale": 1.0}, {"num_steps": 10_000}, {"image_size": 64}))
+    assert wide["model.latent_dim"] == wide["model.act_head_dim"] == "341"  # 2/3 of 4 x 4 x 32
+    assert big["model.latent_dim"] == "683"  # 2/3 of 8 x 8 x 16
+    assert (long["model.ema_tau"], long["warmup_steps"], long["probe_learning_rate"]) == ("0.0097", "3000", "0.00097")
+    assert as_dict(regime_search.rule()) == {**as_dict(regime_search.rule()), "model.latent_dim": "171",
+                                             "model.ema_tau": "0.0322"}
