@@ -93,7 +93,10 @@ def agree_on_run(workdir: str, config: dict, timeout_s: int = 60) -> None:
             problems.append(f"process {i}'s config differs from process 0's in " + ", ".join(
                 f"{k} ({theirs.get(k)!r} vs {reference.get(k)!r})" for k in differ[:4])
                             + (f" and {len(differ) - 4} more" if len(differ) > 4 else ""))
+    sharding.barrier(f"agreed {key}", timeout_s)  # every process has read every answer
     if problems:
+        if me == 0:  # process 0 hosts the coordination service: it leaves last, after the others' line
+            time.sleep(3)
         raise RunAgreementError("; ".join(problems))
     if me == 0:
         os.remove(marker)
