@@ -18,13 +18,14 @@ NumPy are needed.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import threading
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from lam_jax.training import run_dir
 
 TASKS = ("cheetah-run", "walker-run", "hopper-hop", "humanoid-walk")
 ACTION_DIMS = {"cheetah-run": 6, "walker-run": 6, "hopper-hop": 4, "humanoid-walk": 21}  # dm_control's action specs
@@ -177,27 +178,20 @@ def check_all_values(path: str, f) -> None:
                             hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:16] + ".json")]
     for record in records:
         try:
-            with open(record) as r:
-                if json.load(r).get(name) == [size, mtime]:
-                    return
+            if run_dir.read_json(record).get(name) == [size, mtime]:
+                return
         except (OSError, ValueError, AttributeError):
             pass
     keys = trajectory_keys(f, path)
     for key in tqdm(keys, desc=f"check {name}", unit="traj", disable=len(keys) < 100, leave=False):
         check_values({n: f[key][n][:] for n in ("states", "actions")}, f"{path}, trajectory {key}")
-    for record in records:
+    for record in records:  # the first that can be written
         try:
             try:
-                with open(record) as r:
-                    done = json.load(r)
+                done = run_dir.read_json(record)
             except (OSError, ValueError):
                 done = {}
-            done[name] = [size, mtime]
-            os.makedirs(os.path.dirname(record), exist_ok=True)
-            tmp = f"{record}.tmp{os.getpid()}"
-            with open(tmp, "w") as w:
-                json.dump(done, w)
-            os.replace(tmp, record)
+            run_dir.write_json(record, {**done, name: [size, mtime]})
             return
         except OSError:
             continue
