@@ -42,6 +42,9 @@ def lam_config() -> ml_collections.ConfigDict:
     c.model.fsq_levels = 0  # LAPO only: 0 disables FSQ (the paper's LAPO has none)
     c.model.augment = False  # use_aug
     c.model.augment_scale = 1.0  # the reference's magnitudes x this: pads, angles, perspective distortion
+    # Which views share a transform: "independent" (the reference: o_t, o_{t+k}, o_{t+1} each their
+    # own), "pair" (the IDM's o_t and o_{t+k} one, the target its own), "shared" (one for all three)
+    c.model.augment_views = "independent"
     c.model.ema_tau = 0.001  # target_tau
     c.model.target_update_every = 1
     c.model.labeled_loss_coef = 0.0

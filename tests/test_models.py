@@ -195,6 +195,22 @@ def test_laom_augments_each_view_independently_and_the_target_too():
     np.testing.assert_allclose(seen[1], clean_next)
 
 
+@pytest.mark.parametrize("views, same", [("independent", (False, False)), ("pair", (True, False)),
+                                          ("shared", (True, True))])
+def test_augment_views_share_one_transform_where_asked(views, same):
+    """With one frame in all three places, views that share a key come out identical."""
+    cfg = common.override(laom.get_config("smoke"), [f"model.augment_views={views}"])
+    model = lams.make_model(cfg.model, image_size=32, frame_stack=3, action_dim=2, state_dim=3)
+    batch = _batch(b=16, labeled=False)
+    batch["future"] = batch["next"] = batch["obs"]
+    _, obs, future, nxt = np.moveaxis(np.asarray(model.previews(batch, jax.random.PRNGKey(0))["laom/views"]), 1, 0)
+    assert (np.allclose(obs, future), np.allclose(obs, nxt)) == same
+    assert not np.allclose(obs, nets.to_unit_range(batch["obs"])[..., -3:])  # still augmented
+    with pytest.raises(ValueError, match="augment_views"):
+        lams.make_model(common.override(cfg, ["model.augment_views=each"]).model, image_size=32, frame_stack=3,
+                        action_dim=2, state_dim=3)
+
+
 def test_unknown_model_and_config_keys_are_rejected():
     cfg = lapo.get_config("smoke")
     cfg.model.name = "vqvae"

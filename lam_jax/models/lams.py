@@ -69,6 +69,17 @@ def _last_frame(stack):
     return stack[..., -3:].astype(jnp.float32)
 
 
+# Which of the keys drawn for (o_t, o_{t+k}, o_{t+1}) each view uses: one key, one transform.
+VIEW_KEYS = {"independent": (0, 1, 2), "pair": (0, 0, 2), "shared": (0, 0, 0)}
+
+
+def _view_keys(cfg) -> tuple:
+    views = cfg.get("augment_views", "independent")
+    if views not in VIEW_KEYS:
+        raise ValueError(f"model.augment_views must be one of {sorted(VIEW_KEYS)}, got {views!r}")
+    return VIEW_KEYS[views]
+
+
 def _augmenter(enabled: bool, image_size: int, scale: float = 1.0):
     settings = aug_lib.scaled(aug_lib.reference_settings(image_size), scale)
     return (lambda key, x: aug_lib.augment(key, x, settings)) if enabled else (lambda key, x: x)
@@ -136,7 +147,7 @@ class LAOM(nnx.Module):
     """Shared encoder (optionally LayerNorm-ed, no affine); IDM head [e_t, e_{t+k}] -> z; FDM head
     [sg(e_t), z] -> predicted EMA-target embedding of o_{t+1}. With augmentation on, o_t, o_{t+k}
     and o_{t+1} are augmented independently, the target's view included (reference ``LAOM``,
-    ``train_laom.py`` ~184-216). With ``labeled_loss_coef > 0`` a linear head z -> a_t is trained
+    ``train_laom.py`` ~184-216); ``augment_views`` can share one transform between views instead. With ``labeled_loss_coef > 0`` a linear head z -> a_t is trained
     on an (augmented) labeled batch (``LAOMWithLabels``, ``train_laom_labels.py`` ~262-284)."""
 
     def __init__(self, cfg, *, image_size, frame_stack, action_dim, state_dim, rngs):
@@ -146,6 +157,7 @@ class LAOM(nnx.Module):
         self.labeled_loss_coef = float(cfg.labeled_loss_coef)
         self.augment = bool(cfg.augment)
         self.augment_scale = float(cfg.get("augment_scale", 1.0))
+        self.view_keys = _view_keys(cfg)
         self.image_size = image_size
         self.encoder = nets.Encoder(3 * frame_stack, ch, cfg.encoder_num_res_blocks, dtype=dtype, rngs=rngs)
         self.out_norm = heads.layer_norm(emb, affine=False, rngs=rngs) if self.norm_out else None
@@ -181,8 +193,8 @@ class LAOM(nnx.Module):
     def loss(self, batch, key):
         keys = jax.random.split(key, 5)
         aug = _augmenter(self.augment, self.image_size, self.augment_scale)
-        obs, future, nxt = (aug(k, nets.to_unit_range(batch[name]))
-                            for k, name in zip(keys[:3], ("obs", "future", "next")))
+        obs, future, nxt = (aug(keys[i], nets.to_unit_range(batch[name]))
+                            for i, name in zip(self.view_keys, ("obs", "future", "next")))
         z, e_obs = self._latent(obs, future)
         pred = self.fdm_head(jnp.concatenate([sg(e_obs), z], -1), z)
         target = sg(self._embed(nxt, self.target_encoder))
@@ -197,7 +209,7 @@ class LAOM(nnx.Module):
         if self.labeled_loss_coef > 0:
             lab = batch["labeled"]
             z_lab, _ = self._latent(aug(keys[3], nets.to_unit_range(lab["obs"])),
-                                    aug(keys[4], nets.to_unit_range(lab["future"])))
+                                    aug(keys[3 + self.view_keys[1]], nets.to_unit_range(lab["future"])))
             sup = mse(self.true_action_head(z_lab), lab["action"])
             metrics["labeled_action_mse"] = sup
             total = total + self.labeled_loss_coef * sup
@@ -208,8 +220,8 @@ class LAOM(nnx.Module):
         last frame of each stack: [B, 4, H, W, 3]."""
         keys = jax.random.split(key, 3)
         aug = _augmenter(self.augment, self.image_size, self.augment_scale)
-        views = [nets.to_unit_range(batch["obs"])] + [aug(k, nets.to_unit_range(batch[name]))
-                                                      for k, name in zip(keys, ("obs", "future", "next"))]
+        views = [nets.to_unit_range(batch["obs"])] + [aug(keys[i], nets.to_unit_range(batch[name]))
+                                                      for i, name in zip(self.view_keys, ("obs", "future", "next"))]
         return {"laom/views": jnp.stack([_last_frame(v) for v in views], 1)}
 
     def ema_update(self, tau: float):

@@ -18,7 +18,8 @@ SAFE_KEYS = ("num_steps", "num_epochs", "stop_at", "log_every", "save_every", "k
 # Keys added after runs were made: absent from an older run's config, they hold these defaults.
 ADDED_KEYS = {"data.eval_path": "", "data.labeled_paths": "", "eval.davis_path": "", "eval.allow_procedural": False,
               "resume_fallback": True, "bc.weight_decay": 0.0, "decoder.weight_decay": 0.0,
-              "bc_scratch.weight_decay": 0.0, "label_head_learning_rate": 0.0, "model.augment_scale": 1.0}
+              "bc_scratch.weight_decay": 0.0, "label_head_learning_rate": 0.0, "model.augment_scale": 1.0,
+              "model.augment_views": "independent"}
 
 
 LOCK_FILE = ".writer.lock"
