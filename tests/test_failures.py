@@ -75,6 +75,7 @@ def test_a_davis_collection_gets_its_own_default_name():
     ("--config.model.latnt_dim=3", 'error: unknown config key in --config.model.latnt_dim: Did you mean "latent_dim"'),
     ("--config.data.path=/nonexistent/x", "error: config.data.path '/nonexistent/x' does not exist"),
     ("--config.batch_size=-4", "error: config.batch_size must be > 0, got -4"),
+    ("--config.model.latent_dim=100000000", "error: the lapo model's parameters, gradients and Adam moments take"),
 ])
 def test_config_errors_are_one_line_and_write_nothing(tmp_path, flag, line):
     import subprocess
@@ -86,3 +87,16 @@ def test_config_errors_are_one_line_and_write_nothing(tmp_path, flag, line):
     lines = [x for x in out.stderr.splitlines() if x.strip()]
     assert out.returncode != 0 and len(lines) == 1 and lines[0].startswith(line), out.stderr[-2000:]
     assert not workdir.exists()
+
+
+def test_episodes_that_cannot_fit_are_refused_before_placing(monkeypatch):
+    from lam_jax.data import sampling
+    from lam_jax.devices import memory, sharding
+    eps = synthetic_episodes(4, 24, 16)
+    assert memory.free_bytes(sharding.make_mesh(1).devices.flat[0]) > 2 ** 20  # the host's MemAvailable
+    monkeypatch.setattr(memory, "free_bytes", lambda device: 1000)
+    with pytest.raises(memory.MemoryNeedError, match=r"the episodes for .* take .* GiB free: train with "
+                                                     r"--config.data.streaming=True"):
+        sampling.place_episodes(eps, sharding.make_mesh(1))
+    monkeypatch.setattr(memory, "free_bytes", lambda device: None)  # unknown: no check
+    assert sampling.place_episodes(eps, sharding.make_mesh(1))["frames"].shape[0] == 4

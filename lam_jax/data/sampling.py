@@ -18,7 +18,7 @@ import numpy as np
 from jax.sharding import PartitionSpec as P
 from jax.sharding import SingleDeviceSharding
 
-from lam_jax.devices import sharding
+from lam_jax.devices import memory, sharding
 from lam_jax.devices.sharding import DATA_AXIS
 
 
@@ -64,15 +64,10 @@ def _zeros_on(device, shape, dtype):
 
 
 def _check_fits(device, nbytes: int) -> None:
-    """Stops before placing episodes that cannot fit beside training (accelerators report their memory)."""
-    stats = device.memory_stats() if device.platform != "cpu" else None
-    if not stats or not stats.get("bytes_limit"):
-        return
-    free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
-    if nbytes > 0.9 * free:
-        raise MemoryError(f"the episodes for {device} take {nbytes / 2 ** 30:.1f} GiB but {free / 2 ** 30:.1f} GiB of "
-                          "its memory is free for JAX (XLA_PYTHON_CLIENT_MEM_FRACTION sets how much it may take): "
-                          "train with --config.data.streaming=True, or on more devices")
+    """Stops before placing episodes that cannot fit beside training."""
+    memory.require(device, nbytes, f"the episodes for {device}",
+                   "train with --config.data.streaming=True, or on more devices"
+                   + ("" if device.platform == "cpu" else " (XLA_PYTHON_CLIENT_MEM_FRACTION sets how much JAX may take)"))
 
 
 def place_episodes(source, mesh, chunk_episodes: int = 8) -> dict:

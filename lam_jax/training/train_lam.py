@@ -24,7 +24,7 @@ from flax import nnx
 
 from lam_jax import errors
 from lam_jax.data import sampling, streaming
-from lam_jax.devices import hardware, sharding
+from lam_jax.devices import hardware, memory, sharding
 from lam_jax.models import lams
 from lam_jax.models.fsq import num_levels
 from lam_jax.training import loop, metrics, optim, run_dir
@@ -132,6 +132,17 @@ def build_train_state(cfg, model_spec: dict):
     return nnx.split((model, nnx.Optimizer(model, tx, wrt=trainable(model))))
 
 
+def check_train_state_fits(cfg, spec: dict, device) -> None:
+    """Stops before building a model whose parameters, gradients and two Adam moments (float32: a
+    lower bound on what training holds) exceed the device's free memory; builds nothing to find out."""
+    abstract = nnx.eval_shape(lambda: lams.make_model(
+        cfg.model, image_size=spec["image_size"], frame_stack=spec["frame_stack"], action_dim=spec["action_dim"],
+        state_dim=spec["state_dim"], seed=cfg.seed))
+    nbytes = 4 * sum(x.size * 4 for x in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
+    memory.require(device, nbytes, f"the {cfg.model.name} model's parameters, gradients and Adam moments",
+                   "use a smaller model (config.model.encoder_scale, config.model.latent_dim) or a larger device")
+
+
 @dataclasses.dataclass(frozen=True)
 class StepStatics:
     """Everything static about a train step. Steps with equal statics share one compiled program
@@ -233,6 +244,7 @@ class Trainer:
         self.mesh = mesh or sharding.make_mesh(cfg.num_devices)
         self.model_spec = model_spec(cfg, train)
         self.num_steps = self.model_spec["num_steps"]
+        check_train_state_fits(cfg, self.model_spec, self.mesh.local_devices[0])
         self.graphdef, state = build_train_state(cfg, self.model_spec)
         self.state = sharding.put_replicated(state, self.mesh)
         self.health = loop.new_health(self.mesh)  # first non-finite step, or -1
