@@ -36,10 +36,8 @@ def get_config(arg=None):
          ("model.augment_scale=0.5",)),
         # Beyond the paper: at 32 px, independent transforms of o_t and o_{t+k} may hide the body's
         # motion from the IDM; one transform for the pair (or for all three views) keeps it.
-        ("mini_aug_pair", "mini, one transform for the IDM's two views", "mini", ("augment", "supervision"),
+        ("mini_aug_pair", "mini, one transform for the IDM's two views", "mini", ("augment",),
          ("model.augment_views=pair",)),
-        ("mini_aug_shared", "mini, one transform for all three views", "mini", ("augment",),
-         ("model.augment_views=shared",)),
         # 4x the data (128 trajectories; the eval split is the same), the same 3000 updates
         ("lapo_n128", "small on 128 trajectories: LAPO", "small", ("lapo",), (), N128),
         ("mini_n128", "mini on 128 trajectories", "mini", ("augment",), (), N128),
