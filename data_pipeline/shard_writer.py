@@ -198,7 +198,16 @@ def _worker(folder, dataset_name, make_features, jobs, source, messages) -> None
 
 
 class WorkerError(RuntimeError):
-    """A writer process failed; its message and traceback are attached."""
+    """A writer process failed or died; the finished shards stay, so the same command resumes."""
+
+
+def _death(exitcode: int) -> str:
+    if exitcode < 0:
+        try:
+            return f"was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
 
 
 def _write_in_workers(folder, dataset_name, make_features, todo, source, workers, bar):
@@ -209,21 +218,27 @@ def _write_in_workers(folder, dataset_name, make_features, todo, source, workers
     for proc in procs:
         proc.start()
     running = len(procs)
+    resume = f"finished shards are kept in {folder}; the same command resumes"
     try:
         while running:
             try:
-                msg = messages.get(timeout=5.0)
+                msg = messages.get(timeout=0.5)
             except queue.Empty:
-                dead = [p for p in procs if p.exitcode not in (None, 0)]
-                if dead:
-                    raise WorkerError(f"a writer process died (exit code {dead[0].exitcode}) without a message")
+                msg = None
+            # Checked on every message too: the other workers' ticks must not hide a dead one.
+            dead = [p for p in procs if p.exitcode not in (None, 0)]
+            if dead and (msg is None or msg[0] != "error"):
+                raise WorkerError(f"a writer process (pid {dead[0].pid}) {_death(dead[0].exitcode)} before it "
+                                  f"finished; {resume}")
+            if msg is None:
                 continue
             if msg[0] == "tick":
                 bar.update(1)
             elif msg[0] == "shard":
                 yield msg[1], msg[2]
             elif msg[0] == "error":
-                raise WorkerError(msg[1] + "\n" + msg[2])
+                detail = ("\n" + msg[2]) if os.environ.get("LAM_JAX_VERBOSE") else " (LAM_JAX_VERBOSE=1 shows where)"
+                raise WorkerError(f"a writer process failed: {msg[1]}; {resume}{detail}")
             else:
                 running -= 1
     finally:

@@ -68,7 +68,8 @@ _ONE_LINE = {"TrainingInterrupted": "interrupted", "CheckpointSaveError": "error
              "ReleasedFileError": "error", "PeerLostError": "error", "FolderBusyError": "error",
              "RunAgreementError": "error", "ConfigMismatchError": "error",
              "NonFiniteCheckpointError": "error", "ConfigError": "error", "MissingPathError": "error",
-             "UnknownConfigKey": "error", "MemoryNeedError": "error"}
+             "UnknownConfigKey": "error", "MemoryNeedError": "error",
+             "WorkerError": "error"}
 # After these, shutting down would wait on what failed: orbax's writer tasks, or jax.distributed's
 # shutdown barrier with a process that is gone.
 _EXIT_AT_ONCE = ("CheckpointSaveError", "PeerLostError", "RunAgreementError")

@@ -164,6 +164,30 @@ def test_import_after_kill9_gives_the_same_dataset(tmp_path):
     assert not glob.glob(os.path.join(path + "*", "**", "*.tmp*"), recursive=True)
 
 
+@pytest.mark.slow
+def test_a_killed_writer_process_is_one_line_at_once(tmp_path):
+    train = synth.write_release(str(tmp_path / "release"), 24, 0, labeled=(2,), length=200, image_size=64)
+    cmd = [sys.executable, "-m", "experiments.import_hdf5", f"--train={train}", f"--data_dir={tmp_path / 'data'}",
+           "--workers=2", "--num_shards=24"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    done = str(tmp_path / "data" / "**" / ".shards_done" / "*.json")
+    deadline = time.time() + 120
+    while len(glob.glob(done, recursive=True)) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    children = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "spawn_main"], capture_output=True,
+                              text=True).stdout.split()
+    workers = [int(pid) for pid in children if "resource_tracker" not in open(f"/proc/{pid}/cmdline").read()]
+    assert len(workers) == 2, children
+    os.kill(workers[0], signal.SIGKILL)  # the other writer goes on ticking
+    killed = time.time()
+    _, err = proc.communicate(timeout=60)
+    assert time.time() - killed < 5 and proc.returncode != 0
+    last = [x for x in err.replace("\r", "\n").splitlines() if x.strip()][-1]
+    assert last.startswith(f"error: a writer process (pid {workers[0]}) was killed by SIGKILL before it finished; "
+                           "finished shards are kept in "), err[-2000:]
+    assert "Traceback" not in err
+
+
 def _pretrain(path, workdir, **extra):
     cfg = common.override(laom_labels.get_config("smoke"), ["num_steps=6", "log_every=3", "save_every=6",
                                                             "data.image_size=32"])
