@@ -11,5 +11,6 @@ def get_config(arg=None):
     c.train_split = "train"  # the ridge probes are fit here
     c.eval_split = "eval"  # ... and scored here (unseen background videos)
     c.l2 = 1e-3
-    c.out = ""  # '' -> {workdir}/probe_report.json
+    c.step = 0  # > 0: probe that checkpoint instead of the latest
+    c.out = ""  # '' -> {workdir}/probe_report.json (probe_report_step{step}.json with a step)
     return c

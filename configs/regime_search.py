@@ -49,4 +49,12 @@ def get_config(arg=None):
         ("lapo_64px", "small at 64 px: LAPO", "small", ("lapo",), (), PX64),
         ("mini_64px", "mini at 64 px", "mini", ("augment",), rule(image_size=64), PX64),
     ]
+    # The gap's trend (experiments/regime_trend.py): LAPO and LAOM rows at other data and resolution,
+    # the first the reference setting; each row also probed at its kept checkpoint of trend_step.
+    c.trend_step = 2000
+    c.trend = [  # label, LAPO (arm, rung), LAOM (arm, rung), trajectories, px
+        ("32 trajectories, 32 px", ("lapo", "lapo"), ("mini", "augment"), 32, 32),
+        ("128 trajectories, 32 px", ("lapo_n128", "lapo"), ("mini_n128", "augment"), 128, 32),
+        ("32 trajectories, 64 px", ("lapo_64px", "lapo"), ("mini_64px", "augment"), 32, 64),
+    ]
     return c

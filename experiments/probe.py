@@ -1,6 +1,6 @@
 """Offline linear probes of a trained LAM on held-out episodes (per-dimension MSE).
 
-  python -m experiments.probe --config=configs/probe.py --config.workdir=runs/laom
+  python -m experiments.probe --config=configs/probe.py --config.workdir=runs/laom [--config.step=2000]
 """
 import json
 
@@ -19,7 +19,7 @@ def main(argv):
     c = _CONFIG.value
     if not c.workdir:
         raise app.UsageError("give --config.workdir (a pretraining run's folder)")
-    print(json.dumps(probe.run(c.workdir, c.dataset, c.train_split, c.eval_split, c.l2, c.out), indent=1))
+    print(json.dumps(probe.run(c.workdir, c.dataset, c.train_split, c.eval_split, c.l2, c.out, step=c.step), indent=1))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from experiments import ladder_report
+from experiments import ladder_report, regime_trend
 from lam_jax.evaluation import report
 from lam_jax.training import run_dir
 
@@ -48,7 +48,9 @@ def _data_size_section(arms: list[Arm], rows: list, labels: dict, results: dict)
     return lines
 
 
-def write_report(out: str, results: dict, arms: list[Arm], baseline: tuple, dataset: str, command: str) -> str:
+def write_report(out: str, results: dict, arms: list[Arm], baseline: tuple, dataset: str, command: str,
+                 trend: tuple = ((), 0)) -> str:
+    """trend: (points, step) of experiments.regime_trend.section."""
     labels = {(a.name, r.name): f"{a.name}: {r.label}" for a in arms for r in ladder_report.rungs(a.variant)}
     rows = [(a.name, rung) for a in arms for rung in a.rungs]
     values = lambda key, arm, rung: [s[key] for s in results[arm][rung].values()]  # noqa: E731
@@ -85,6 +87,9 @@ def write_report(out: str, results: dict, arms: list[Arm], baseline: tuple, data
         "better than the baseline LAPO with separated intervals: " + "; ".join(better) + "." if better else
         "no row is better than the baseline LAPO with separated intervals.")]
     lines += _data_size_section(arms, rows, labels, results)
+    if trend[0]:
+        first = next(iter(results[baseline[0]][baseline[1]].values()))
+        lines += regime_trend.section(out, results, trend[0], trend[1], first["num_steps"])
     lines += ["", "Arms:", ""] + [f"- `{a.name}` ({a.variant}"
                                  + "".join(f", `{x}`" for x in a.overrides)
                                  + "".join(f", `--collect.{x}`" for x in a.collect) + f"): {a.label}" for a in arms]

@@ -18,7 +18,7 @@ from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from configs import common, regime_search as search_config  # noqa: E402
-from experiments import ladder_report, parallel, regime_report  # noqa: E402
+from experiments import ladder_report, parallel, regime_report, regime_trend  # noqa: E402
 from lam_jax.stages import datasets  # noqa: E402
 from lam_jax.training import run_dir  # noqa: E402
 
@@ -58,11 +58,15 @@ def main(argv):
     results = {}
     for ((arm, rung, seed), job), pretrained in zip(jobs.items(), reports):
         results.setdefault(arm, {}).setdefault(rung, {})[str(seed)] = ladder_report.rung_result(pretrained, job.workdir)
+    trend = [t for t in cfg.trend if all(row[0] in results for row in t[1:3])]
+    regime_trend.step_probes(results, trend, cfg.trend_step)
     command = "python -m experiments.regime_search " + " ".join(sys.argv[1:])
     run_dir.write_json(os.path.join(_OUT.value, "results.json"), {
         "dataset": dataset, "arm_datasets": {" ".join(k): v for k, v in own_data.items()}, "command": command,
         "arms": [list(a) for a in cfg.arms], "results": results})
-    print(f"report: {regime_report.write_report(_OUT.value, results, arms, cfg.baseline, dataset, command)}")
+    written = regime_report.write_report(_OUT.value, results, arms, cfg.baseline, dataset, command,
+                                         (trend, cfg.trend_step))
+    print(f"report: {written}")
 
 
 if __name__ == "__main__":

@@ -214,3 +214,29 @@ def test_regime_search_report_compares_each_row_with_lapo(tmp_path):
     assert f"| mini: + augmentations (LAOM) | 11.00 ± 2.48 | 5.50 ± 1.24 | {ratio} |" in text
     assert "`--collect.num_train=128`" in text
     assert (tmp_path / "regime_search.png").stat().st_size > 1000
+
+
+def test_regime_trend_projects_where_the_gap_closes(tmp_path):
+    """A planted LAOM that closes on a flat LAPO with updates, and no change with data."""
+    from experiments import regime_trend
+    planted = {("lapo", "lapo"): ([19.0, 20.0, 21.0], [19.0, 20.0, 21.0]),
+               ("mini", "augment"): ([39.0, 40.0, 41.0], [29.0, 30.0, 31.0]),
+               ("lapo_n128", "lapo"): ([18.0, 20.0, 22.0], [18.0, 20.0, 22.0]),
+               ("mini_n128", "augment"): ([38.0, 40.0, 42.0], [28.0, 30.0, 32.0])}
+    results = {}
+    for (arm, rung), (early, last) in planted.items():
+        for seed, (e, v) in enumerate(zip(early, last)):
+            results.setdefault(arm, {}).setdefault(rung, {})[str(seed)] = {
+                "ridge_probe_mse": v, "ridge_probe_mse_at": {"2000": e}, "workdir": str(tmp_path)}
+    points = [("32 trajectories", ("lapo", "lapo"), ("mini", "augment"), 32, 32),
+              ("128 trajectories", ("lapo_n128", "lapo"), ("mini_n128", "augment"), 128, 32)]
+    text = "\n".join(regime_trend.section(str(tmp_path), results, points, 2000, 3000))
+    assert "| 32 trajectories | 2000 | 20.00 ± 2.48 | 40.00 ± 2.48 |" in text
+    updates = next(x for x in text.splitlines() if x.startswith("| updates"))
+    per_doubling = float(updates.split(" | ")[1].split()[0])
+    assert abs(per_doubling - 0.75 ** (1 / np.log2(1.5))) < 0.01  # x0.75 over 2000 -> 3000
+    at = float(updates.split("overtake at about ")[1].split()[0].replace(",", ""))
+    assert abs(at - 3000 * 2 ** (np.log(1.5) / -np.log(per_doubling))) / at < 0.02
+    trajectories = next(x for x in text.splitlines() if x.startswith("| trajectories"))
+    assert "the interval includes no shrinking" in trajectories or "does not shrink" in trajectories
+    assert (tmp_path / "regime_trend.png").stat().st_size > 1000

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 
-def _pyplot():
+def pyplot():
     """matplotlib, drawing to files (Agg), set up only when a figure is drawn: importing this module
     leaves the process's backend alone."""
     import matplotlib
@@ -87,7 +87,7 @@ def bar_plot(path: str, labels, summaries, ylabel: str, reference_lines: dict | 
     """Means with 95% intervals and every seed's value as a dot; optional labelled reference lines."""
     means, errs = _means_and_errors(summaries)
     pos = np.arange(len(labels))
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.55 * len(labels) + 1.6) if horizontal else (1.6 + 1.25 * len(labels), 3.6))
     colours = plt.cm.viridis(np.linspace(0.15, 0.85, len(labels)))
     if horizontal:
@@ -110,7 +110,7 @@ def bar_plot(path: str, labels, summaries, ylabel: str, reference_lines: dict | 
     _reference_lines(ax, reference_lines, vertical=horizontal)
     if reference_lines:
         ax.legend(fontsize=8)
-    _save(fig, ax, path, title)
+    save_figure(fig, ax, path, title)
 
 
 def _means_and_errors(summaries):
@@ -125,12 +125,12 @@ def _reference_lines(ax, lines: dict | None, vertical: bool) -> None:
         (ax.axvline if vertical else ax.axhline)(value, ls=["--", ":", "-."][i % 3], c="k", lw=1, label=name)
 
 
-def _save(fig, ax, path: str, title: str) -> None:
+def save_figure(fig, ax, path: str, title: str) -> None:
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
 
 
 def grouped_bar_plot(path: str, labels, groups: dict, xlabel: str, reference_lines: dict | None = None,
@@ -140,7 +140,7 @@ def grouped_bar_plot(path: str, labels, groups: dict, xlabel: str, reference_lin
     n = len(groups)
     height = 0.8 / n
     pos = np.arange(len(labels))
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.7 * len(labels) + 1.6))
     colours = plt.cm.viridis(np.linspace(0.2, 0.8, n))
     for i, ((name, summaries), colour) in enumerate(zip(groups.items(), colours)):
@@ -154,13 +154,13 @@ def grouped_bar_plot(path: str, labels, groups: dict, xlabel: str, reference_lin
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     ax.legend(fontsize=8)
-    _save(fig, ax, path, title)
+    save_figure(fig, ax, path, title)
 
 
 def line_plot(path: str, xs, series: dict, xlabel: str, ylabel: str, reference_lines: dict | None = None,
               logx: bool = True, title: str = "") -> None:
     """series: {name: [summary per x]}; means with 95% interval bands."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for name, summaries in series.items():
         m, h = map(np.array, _means_and_errors(summaries))
@@ -173,7 +173,7 @@ def line_plot(path: str, xs, series: dict, xlabel: str, ylabel: str, reference_l
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
-    _save(fig, ax, path, title)
+    save_figure(fig, ax, path, title)
 
 
 BOOTSTRAP_REPS = 2000

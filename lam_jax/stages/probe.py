@@ -14,8 +14,10 @@ from lam_jax.training.restore import check_frames, load_lam
 
 
 def run(workdir: str, dataset: str = "", train_split: str = "train", eval_split: str = "eval",
-        l2: float = 1e-3, out: str = "", progress: bool = True) -> dict:
-    cfg, model, model_spec = load_lam(workdir)
+        l2: float = 1e-3, out: str = "", progress: bool = True, step: int = 0) -> dict:
+    """``step`` > 0: the checkpoint of that step (default report probe_report_step{step}.json),
+    not the latest."""
+    cfg, model, model_spec = load_lam(workdir, step or None)
     dataset = dataset or cfg.data.path
     if not dataset:
         raise ValueError("the run was trained on synthetic data; pass a dataset path to probe on")
@@ -26,11 +28,15 @@ def run(workdir: str, dataset: str = "", train_split: str = "train", eval_split:
     held_out = held_out_report(model, train, evals, model_spec["frame_stack"], lams.predicts_actions(cfg.model),
                                l2, progress)
     report = {"workdir": workdir, "dataset": dataset, "train_split": train_split, "eval_split": eval_split, "l2": l2,
-              **held_out}
+              **({"step": step} if step else {}), **held_out}
     if sharding.is_main_process():
-        run_dir.write_json(out or os.path.join(workdir, "probe_report.json"), report)
-        log_held_out(cfg, workdir, held_out, int(cfg.get("num_steps", 0) or 0))
+        run_dir.write_json(out or os.path.join(workdir, report_name(step)), report)
+        log_held_out(cfg, workdir, held_out, step or int(cfg.get("num_steps", 0) or 0))
     return report
+
+
+def report_name(step: int = 0) -> str:
+    return f"probe_report_step{step}.json" if step else "probe_report.json"
 
 
 def log_held_out(cfg, workdir: str, held_out: dict, step: int) -> None:
