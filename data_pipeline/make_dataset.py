@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import json
 import os
 import shutil
 
 from data_pipeline import backgrounds, collect, dcs, rlds_dataset
 from data_pipeline.experts import ExpertPolicy
+from lam_jax.training import run_dir
 
 
 def dataset_name(cfg) -> str:
@@ -23,24 +23,6 @@ def _settings(cfg, env_cfg: dcs.EnvConfig) -> dict:
     # What makes two datasets the same; stored in the metadata and checked on reuse.
     return {"env": dataclasses.asdict(env_cfg), "num_train": cfg.num_train, "num_eval": cfg.num_eval,
             "num_steps": cfg.num_steps, "seed": cfg.seed}
-
-
-def _claim_staging(staging: str, settings: dict) -> None:
-    """Staged episodes are resumed only under the settings that produced them; a folder without
-    staged episodes belongs to whoever claims it next."""
-    os.makedirs(staging, exist_ok=True)
-    marker = os.path.join(staging, "settings.json")
-    if os.path.isfile(marker):
-        with open(marker) as f:
-            found = json.load(f)
-        has_episodes = any(collect.staged_episodes(staging, split) for split in collect.SPLIT_IDS)
-        if found != json.loads(json.dumps(settings)) and has_episodes:
-            raise ValueError(f"staging folder {staging} holds episodes collected with other settings:\n"
-                             f"  found {found}\n  wanted {settings}\ndelete it or choose another config.name")
-    tmp = f"{marker}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(settings, f, indent=1)
-    os.replace(tmp, marker)
 
 
 def validate(cfg, env_cfg: dcs.EnvConfig) -> None:
@@ -90,7 +72,11 @@ def build_dataset(cfg) -> str:
         return path
 
     staging = os.path.join(cfg.data_dir, "staging", name)
-    _claim_staging(staging, settings)
+    # Staged episodes resume only under the settings that produced them; without any, the folder is free.
+    os.makedirs(staging, exist_ok=True)
+    run_dir.claim_settings(
+        staging, "settings.json", settings, "episodes collected",
+        in_use=any(collect.staged_episodes(staging, split) for split in collect.SPLIT_IDS))
     for split, n in (("train", cfg.num_train), ("eval", cfg.num_eval)):
         if n:
             collect.collect_split(env_cfg, split, n, cfg.num_steps, staging, cfg.seed, cfg.num_workers)

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_pipeline import shard_writer
+from lam_jax.training import run_dir
 
 DATASET_NAME = "dcs_trajectories"
 # What each step of a collected episode holds (collection staging files and RLDS steps alike).
@@ -103,7 +104,8 @@ def write_dataset(path: str, split_sizes: dict[str, int], shapes: dict, metadata
     name = os.path.basename(os.path.dirname(path))
     dims = {k: shapes[k] for k in ("image_size", "state_dim", "action_dim")}
     with shard_writer.exclusive(folder):
-        _claim(folder, claim if claim is not None else metadata.get("settings", {}))
+        run_dir.claim_settings(folder, CLAIM_FILE, claim if claim is not None else metadata.get("settings", {}),
+                                    "an unfinished write")
         split_bytes = shard_writer.write_splits(folder, DATASET_NAME, functools.partial(rlds_features, **dims),
                                                 plans, source, workers, desc=f"write {name}")
         info = dataset_info(name, metadata=metadata, data_dir=path, **dims)
@@ -111,21 +113,6 @@ def write_dataset(path: str, split_sizes: dict[str, int], shapes: dict, metadata
 
 
 CLAIM_FILE = "writing.json"
-
-
-def _claim(folder: str, claim: dict) -> None:
-    """An unfinished write is resumed only with the settings that started it."""
-    os.makedirs(folder, exist_ok=True)
-    marker = os.path.join(folder, CLAIM_FILE)
-    claim = json.loads(json.dumps(claim))
-    if os.path.isfile(marker):
-        with open(marker) as f:
-            found = json.load(f)
-        if found != claim:
-            raise ValueError(f"{folder} holds an unfinished write with other settings:\n  found {found}\n"
-                             f"  wanted {claim}\ndelete it or choose another dataset name")
-        return
-    shard_writer.atomic_json(marker, claim, indent=1)
 
 
 def built(path: str, key: str, expected: dict, hint: str) -> bool:

@@ -26,7 +26,7 @@ import traceback
 
 from tqdm.auto import tqdm
 
-from lam_jax.training.run_dir import LOCK_FILE, exclusive  # noqa: F401 (exclusive: one writer per folder)
+from lam_jax.training.run_dir import LOCK_FILE, exclusive, write_json  # noqa: F401 (exclusive: one writer per folder)
 
 SHARD_BYTES = 1 << 28  # raw bytes of examples per shard: 250 shards for the 61 GB split, enough to share among writers
 PROGRESS_DIR = ".shards_done"  # inside the unfinished folder; removed when the dataset is complete
@@ -91,16 +91,6 @@ def _fsync(path: str) -> None:
         os.close(fd)
 
 
-def atomic_json(path: str, obj, indent=None) -> None:
-    """Written whole or not at all (temporary file, fsync, rename)."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=indent)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def write_shard(folder: str, dataset_name: str, features, plan: SplitPlan, shard: int, source, tick=None) -> int:
     """Writes one shard (temporary file, fsync, rename, then its done-marker); returns its bytes."""
     from array_record.python.array_record_module import ArrayRecordWriter
@@ -126,7 +116,7 @@ def write_shard(folder: str, dataset_name: str, features, plan: SplitPlan, shard
             os.remove(tmp)
         raise
     examples = plan.examples(shard)
-    atomic_json(_done_marker(folder, dataset_name, plan, shard),
+    write_json(_done_marker(folder, dataset_name, plan, shard),
                  {"num_bytes": num_bytes, "start": examples.start, "stop": examples.stop})
     return num_bytes
 

@@ -127,7 +127,7 @@ def test_resume_under_other_settings_is_refused(collect_config):
     collect_config.num_steps = 30
     import shutil
     shutil.rmtree(rlds_dataset.dataset_dir(collect_config.data_dir, "other"))
-    with pytest.raises(ValueError, match="staging folder .* other settings"):
+    with pytest.raises(ValueError, match="staging.* holds episodes collected with other settings"):
         build_dataset(collect_config)
 
 

@@ -78,13 +78,31 @@ def read_json(path: str):
         return json.load(f)
 
 
-def write_json(path: str, obj) -> None:
-    """Written whole or not at all (a temporary file renamed into place), its folder made if missing."""
+def write_json(path: str, obj, indent: int | None = 1) -> None:
+    """Written whole or not at all (a temporary file, fsync, renamed into place), its folder made if missing."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
+        json.dump(obj, f, indent=indent)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def claim_settings(folder: str, name: str, settings: dict, hint: str, in_use: bool = True) -> None:
+    """A folder's unfinished work resumes only under the settings that started it: ``name`` in
+    ``folder`` records them; other settings raise while the folder is ``in_use`` (has work to lose)."""
+    os.makedirs(folder, exist_ok=True)
+    marker = os.path.join(folder, name)
+    settings = json.loads(json.dumps(settings))  # tuples -> lists, as stored
+    if os.path.isfile(marker):
+        found = read_json(marker)
+        if found == settings:
+            return
+        if in_use:
+            raise ValueError(f"{folder} holds {hint} with other settings:\n  found {found}\n  wanted {settings}\n"
+                             f"delete it or choose another name")
+    write_json(marker, settings)
 
 
 def _check_changes(workdir: str, path: str, config: dict, safe, doing: str) -> dict:
