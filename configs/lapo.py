@@ -1,7 +1,7 @@
 """LAPO (Schmidt & Jiang, 2024) as the reference trains it: ``configs/lapo.yaml`` of dunnolab/laom.
 
 Pixel-space FDM, early-fusion IDM, no augmentation. The paper's Fig. 6 ladder starts from this
-model with ``model.latent_dim=128`` and ``max_offset=1`` (see experiments/ladder.py).
+model with ``model.latent_dim=128`` and ``max_offset=1`` (see configs/ladder.py).
 """
 from configs import common
 

@@ -186,13 +186,6 @@ class TrajectoryDataset:
         out["metadata"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in meta.items()}
         return out
 
-    def episodes(self, split: str, indices=None, progress: bool = False) -> list[dict]:
-        indices = range(self.num_episodes(split)) if indices is None else indices
-        if progress:
-            from tqdm.auto import tqdm
-            indices = tqdm(indices, desc=f"read {split}", unit="ep")
-        return [self.episode(split, i) for i in indices]
-
     def shapes(self) -> dict:
         """Episode length and per-step shapes, from the dataset's features and settings."""
         steps = self.builder.info.features["steps"]

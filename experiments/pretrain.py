@@ -1,7 +1,7 @@
 """LAM pretraining (LAPO, LAOM, LAOM+supervision, IDM); resumes from its workdir.
 
   python -m experiments.pretrain --config=configs/laom.py:smoke --config.workdir=runs/laom \
-      --config.data.path=data/dcs_trajectories/cheetah-run_scale_easy_video_hard_64px/1.0.0
+      --config.data.path=data/dcs_trajectories/cheetah-run_scale_easy_video_hard_64px/1.1.0
 
 Multi-host: the same command on every host with --config.distributed.enabled=True (and, outside
 a cluster jax auto-detects, --config.distributed.coordinator_address=HOST:PORT
