@@ -15,7 +15,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from experiments import fig9a_report, parallel  # noqa: E402
 from configs import fig9a as fig9a_config  # noqa: E402
-from lam_jax.stages import datasets  # noqa: E402
+from experiments import datasets  # noqa: E402
 from lam_jax.training import run_dir  # noqa: E402
 
 _LABELED = flags.DEFINE_list("labeled", "2,4,8,16", "label budgets k")

@@ -24,7 +24,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from configs import ladder as ladder_config  # noqa: E402
 from experiments import cost, ladder_report, parallel  # noqa: E402
-from lam_jax.stages import datasets  # noqa: E402
+from experiments import datasets  # noqa: E402
 from lam_jax.training import run_dir  # noqa: E402
 
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")

@@ -30,7 +30,8 @@ from configs import main as main_config  # noqa: E402
 from lam_jax.data.episodes import DatasetEpisodes  # noqa: E402
 from experiments import ladder_report, main_report, parallel  # noqa: E402
 from lam_jax.training import run_dir  # noqa: E402
-from lam_jax.stages import datasets, downstream, pipeline  # noqa: E402
+from experiments import datasets  # noqa: E402
+from lam_jax.stages import downstream, pipeline  # noqa: E402
 
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
 _LABELED = flags.DEFINE_integer("labeled", 4, "labeled trajectories k")

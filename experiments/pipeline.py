@@ -16,7 +16,8 @@ from ml_collections import config_flags  # noqa: E402
 
 from experiments import parallel  # noqa: E402
 from lam_jax import methods  # noqa: E402
-from lam_jax.stages import datasets, pipeline  # noqa: E402
+from experiments import datasets  # noqa: E402
+from lam_jax.stages import pipeline  # noqa: E402
 
 _METHOD = flags.DEFINE_enum("method", None, list(methods.METHODS), "method")
 _LABELED = flags.DEFINE_integer("labeled", 4, "labeled trajectories k")

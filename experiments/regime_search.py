@@ -19,7 +19,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from configs import common, regime_search as search_config  # noqa: E402
 from experiments import ladder_report, parallel, regime_report, regime_trend  # noqa: E402
-from lam_jax.stages import datasets  # noqa: E402
+from experiments import datasets  # noqa: E402
 from lam_jax.training import run_dir  # noqa: E402
 
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")

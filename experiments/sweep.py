@@ -16,7 +16,8 @@ from ml_collections import config_flags  # noqa: E402
 
 from lam_jax import methods  # noqa: E402
 from experiments import parallel, sweep_report  # noqa: E402
-from lam_jax.stages import datasets, pipeline  # noqa: E402
+from experiments import datasets  # noqa: E402
+from lam_jax.stages import pipeline  # noqa: E402
 from lam_jax.training import run_dir  # noqa: E402
 
 _METHODS = flags.DEFINE_list("methods", "lapo,laom,laom_labels,idm,bc", "methods")

@@ -15,6 +15,7 @@ import pytest
 from configs import common, laom_labels
 from data_pipeline import import_hdf5, released, rlds_dataset
 from data_pipeline import synthetic_released as synth
+from lam_jax import errors
 from lam_jax.data.episodes import DatasetEpisodes
 from lam_jax.training.loop import TIMING_KEYS
 from lam_jax.stages import pretrain
@@ -263,12 +264,12 @@ def test_evaluating_released_data_needs_davis_or_says_procedural(release):
 
 
 def test_vanilla_release_without_eval_file_and_files_that_are_not_datasets(tmp_path):
-    from lam_jax.stages import datasets
+    from experiments import datasets
     train = synth.write_release(str(tmp_path), 4, 0, labeled=(2,), difficulty="vanilla", **HUMANOID)
     assert os.path.basename(train) == "humanoid-walk-vanilla-32px-5k.hdf5"
     files = released.ReleasedFiles(train)
     assert files.splits == ["train"] and files.labeled_indices(2) and files.metadata["preset"] == "vanilla"
-    with pytest.raises(SystemExit, match="the ladder reports held-out probes on the eval split"):
+    with pytest.raises(errors.ConfigError, match="the ladder reports held-out probes on the eval split"):
         datasets.require_eval_split(train, "the ladder")
     cfg = laom_labels.get_config("smoke")
     cfg.data.path = str(tmp_path / "notes.txt")

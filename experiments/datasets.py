@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from data_pipeline.make_dataset import build_dataset
+from lam_jax import errors
 
 
 def dataset_path(dataset: str, collect_cfg) -> str:
@@ -15,6 +16,6 @@ def require_eval_split(dataset: str, experiment: str) -> str:
     from lam_jax.data.episodes import open_dataset
     splits = open_dataset(dataset).splits
     if "eval" not in splits:
-        raise SystemExit(f"{experiment} reports held-out probes on the eval split, which {dataset} lacks "
+        raise errors.ConfigError(f"{experiment} reports held-out probes on the eval split, which {dataset} lacks "
                          f"(it has {splits})")
     return dataset
