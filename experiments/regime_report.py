@@ -24,7 +24,8 @@ def _settings(workdir: str) -> str:
     """What the rule or the overrides set, read from the run's own config."""
     c = run_dir.read_json(os.path.join(workdir, "config.json"))
     m = c["model"]
-    aug = f"x{m.get('augment_scale', 1.0):g}" if m["augment"] else "off"
+    views = m.get("augment_views", "independent")
+    aug = f"x{m.get('augment_scale', 1.0):g}" + ("" if views == "independent" else f", {views}") if m["augment"] else "off"
     head = f"{m['act_head_dim']}" if m["name"] == "laom" else "-"
     tau = f"{m['ema_tau']:g}" if m["name"] == "laom" else "-"
     return f"{m['latent_dim']} / {head} / {tau} / {aug}"

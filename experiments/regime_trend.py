@@ -76,6 +76,8 @@ def _projection(gap: float, rate: dict, unit: str, now: float) -> str:
     """Where the gap (log LAOM/LAPO > 0) closes at the rate's estimate and its interval's bounds."""
     if gap <= 0:
         return "LAOM is already below LAPO here"
+    if rate["low"] > 1:
+        return "no crossing: the gap widens (the whole interval is above 1)"
     if rate["high"] >= 1:
         return ("no crossing projected: within the interval the gap does not shrink" if rate["factor"] >= 1 else
                 f"at the estimate, LAOM would overtake at about {_at(now, gap, rate['factor'])} {unit}; the "
@@ -133,11 +135,11 @@ def section(out: str, results: dict, points, step: int, num_steps: int) -> list[
               "(a straight line in log-log; a projection, not a measurement). Within one run the late steps "
               "train at a decaying learning rate, so the change with updates is that of one schedule, not of a "
               "longer run:", "",
-              "| doubling | ratio x (95% interval) | projection |", "|---|---|---|"]
+              "| doubling | the ratio changes by (95% interval) | projection |", "|---|---|---|"]
     for axis, rate in rates.items():
         source = (f"within runs, step {step} to {num_steps}, {rate['n']} seed pairs" if axis == "updates" else
                   "between settings at the last step")
-        lines.append(f"| {axis} ({source}) | {rate['factor']:.3f} [{rate['low']:.3f}, {rate['high']:.3f}] | "
+        lines.append(f"| {axis} ({source}) | {rate['factor']:.3f}x [{rate['low']:.3f}, {rate['high']:.3f}] | "
                      f"{_projection(base[0], rate, now[axis][1], now[axis][0])} |")
     lines += ["", "![LAOM / LAPO held-out probe by setting and updates](regime_trend.png)"]
     _plot(os.path.join(out, "regime_trend.png"), series)
@@ -154,6 +156,11 @@ def _plot(path: str, series: dict) -> None:
     ax.axhline(1.0, color="k", lw=0.8, ls="--", label="LAOM = LAPO")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib import ticker  # after report.pyplot() has chosen the backend
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        axis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+    ax.set_xticks(sorted({p[0] for pts in series.values() for p in pts}))
     ax.set_xlabel("updates")
     ax.set_ylabel("LAOM / LAPO held-out probe")
     ax.legend(fontsize=7)

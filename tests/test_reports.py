@@ -233,7 +233,7 @@ def test_regime_trend_projects_where_the_gap_closes(tmp_path):
     text = "\n".join(regime_trend.section(str(tmp_path), results, points, 2000, 3000))
     assert "| 32 trajectories | 2000 | 20.00 ± 2.48 | 40.00 ± 2.48 |" in text
     updates = next(x for x in text.splitlines() if x.startswith("| updates"))
-    per_doubling = float(updates.split(" | ")[1].split()[0])
+    per_doubling = float(updates.split(" | ")[1].split()[0].rstrip("x"))
     assert abs(per_doubling - 0.75 ** (1 / np.log2(1.5))) < 0.01  # x0.75 over 2000 -> 3000
     at = float(updates.split("overtake at about ")[1].split()[0].replace(",", ""))
     assert abs(at - 3000 * 2 ** (np.log(1.5) / -np.log(per_doubling))) / at < 0.02
