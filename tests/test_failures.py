@@ -89,6 +89,20 @@ def test_config_errors_are_one_line_and_write_nothing(tmp_path, flag, line):
     assert not workdir.exists()
 
 
+def test_an_image_size_the_data_does_not_have_is_one_line(dataset_16px, tmp_path):
+    import subprocess
+    import sys
+    workdir = tmp_path / "run"
+    out = subprocess.run([sys.executable, "-m", "experiments.pretrain", "--config=configs/lapo.py:smoke",
+                          f"--config.workdir={workdir}", f"--config.data.path={dataset_16px}",
+                          "--config.data.image_size=32"], cwd=os.path.dirname(os.path.dirname(__file__)),
+                         capture_output=True, text=True, timeout=300)
+    lines = [x for x in out.stderr.splitlines() if x.strip()]
+    assert out.returncode != 0 and len(lines) == 1, out.stderr[-2000:]
+    assert lines[0].startswith(f"error: config.data.image_size=32, but {dataset_16px} holds 16 px frames"), lines
+    assert not workdir.exists()
+
+
 def test_episodes_that_cannot_fit_are_refused_before_placing(monkeypatch):
     from lam_jax.data import sampling
     from lam_jax.devices import memory, sharding

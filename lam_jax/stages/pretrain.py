@@ -37,6 +37,16 @@ def validate_data_config(d) -> None:
                                 ".hdf5 file, or leave it empty for synthetic episodes")
 
 
+def check_image_size(cfg) -> None:
+    """For a ``data.image_size`` the user set: frames are never resized, so a size other than the
+    data's cannot take effect (by default the model takes the data's size and says so)."""
+    held = open_dataset(cfg.data.path).shapes()["image_size"]
+    if cfg.data.image_size != held:
+        raise errors.ConfigError(f"config.data.image_size={cfg.data.image_size}, but {cfg.data.path} holds {held} px "
+                                 f"frames and frames are not resized: use data of {cfg.data.image_size} px (collect "
+                                 "or import it at that size) or leave data.image_size out")
+
+
 @dataclasses.dataclass
 class Sources:
     """What a pretraining run reads: ``train`` (what it trains on), ``labeled`` (LAOM+supervision's
