@@ -40,6 +40,13 @@ def _logs(results: dict, row, step: int | None) -> np.ndarray:
     return np.log(np.asarray([v for v in values if v is not None], np.float64))
 
 
+def _changes(results: dict, row, step: int) -> list[float]:
+    """Each seed's log change of the held-out probe from ``step`` to the end (seeds probed at both)."""
+    seeds = results.get(row[0], {}).get(row[1], {})
+    return [math.log(s["ridge_probe_mse"] / s["ridge_probe_mse_at"][str(step)]) for _, s in sorted(seeds.items())
+            if str(step) in s.get("ridge_probe_mse_at", {})]
+
+
 def _interval(mean: float, parts: list[tuple[float, int]]) -> tuple[float, float]:
     """95% interval of a sum of independent means; parts: (variance of a mean, its sample size)."""
     se2 = sum(v for v, _ in parts)
@@ -109,9 +116,7 @@ def section(out: str, results: dict, points, step: int, num_steps: int) -> list[
     # Updates: the change of the log ratio from step to the end, within runs, paired by seed index.
     deltas = []
     for _, lapo, laom, _, _ in points:
-        a = _logs(results, laom, None) - _logs(results, laom, step) if len(_logs(results, laom, step)) else []
-        b = _logs(results, lapo, None) - _logs(results, lapo, step) if len(_logs(results, lapo, step)) else []
-        deltas += [x - y for x, y in zip(a, b)]
+        deltas += [x - y for x, y in zip(_changes(results, laom, step), _changes(results, lapo, step))]
     rates = {}
     if len(deltas) >= 2:
         d = np.asarray(deltas)
