@@ -22,6 +22,7 @@ import os
 import queue
 import shutil
 import signal
+import time
 import traceback
 
 from tqdm.auto import tqdm
@@ -174,7 +175,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker(folder, dataset_name, make_features, jobs, source, messages) -> None:
+def _worker(index, folder, dataset_name, make_features, jobs, source, messages) -> None:
     _die_with_parent()
     try:
         features = make_features()
@@ -184,7 +185,7 @@ def _worker(folder, dataset_name, make_features, jobs, source, messages) -> None
     except BaseException as e:  # reported to the parent, which raises it
         messages.put(("error", f"{type(e).__name__}: {e}", traceback.format_exc()))
     finally:
-        messages.put(("exit",))
+        messages.put(("exit", index))
 
 
 class WorkerError(RuntimeError):
@@ -203,21 +204,24 @@ def _death(exitcode: int) -> str:
 def _write_in_workers(folder, dataset_name, make_features, todo, source, workers, bar):
     ctx = mp.get_context("spawn")  # no fork beside the parent's threads
     messages = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(folder, dataset_name, make_features, todo[w::workers], source,
+    procs = [ctx.Process(target=_worker, args=(w, folder, dataset_name, make_features, todo[w::workers], source,
                                                messages), daemon=True) for w in range(workers)]
     for proc in procs:
         proc.start()
-    running = len(procs)
+    exited = set()  # workers that said they are done (a crash after that loses nothing)
+    dead_since = None
     resume = f"finished shards are kept in {folder}; the same command resumes"
     try:
-        while running:
+        while len(exited) < len(procs):
             try:
                 msg = messages.get(timeout=0.5)
             except queue.Empty:
                 msg = None
-            # Checked on every message too: the other workers' ticks must not hide a dead one.
-            dead = [p for p in procs if p.exitcode not in (None, 0)]
-            if dead and (msg is None or msg[0] != "error"):
+            # Checked on every message too: the other workers' ticks must not hide a dead one. A second's
+            # grace lets a worker's last messages, sent before it died, arrive first.
+            dead = [p for i, p in enumerate(procs) if i not in exited and p.exitcode not in (None, 0)]
+            dead_since = (dead_since or time.monotonic()) if dead else None
+            if dead and time.monotonic() - dead_since > 1.0 and (msg is None or msg[0] != "error"):
                 raise WorkerError(f"a writer process (pid {dead[0].pid}) {_death(dead[0].exitcode)} before it "
                                   f"finished; {resume}")
             if msg is None:
@@ -230,7 +234,7 @@ def _write_in_workers(folder, dataset_name, make_features, todo, source, workers
                 detail = ("\n" + msg[2]) if os.environ.get("LAM_JAX_VERBOSE") else " (LAM_JAX_VERBOSE=1 shows where)"
                 raise WorkerError(f"a writer process failed: {msg[1]}; {resume}{detail}")
             else:
-                running -= 1
+                exited.add(msg[1])
     finally:
         for proc in procs:
             if proc.is_alive():

@@ -25,7 +25,7 @@ flags.mark_flag_as_required("config")
 
 def main(argv):
     del argv
-    if _CONFIG.value.data.path and any(a.split("=")[0] == "--config.data.image_size" for a in sys.argv[1:]):
+    if _CONFIG.value.data.path and "--config.data.image_size" in (a.split("=")[0] for a in sys.argv[1:]):
         pretrain.check_image_size(_CONFIG.value)
     report = pretrain.run(_CONFIG.value)
     if sharding.is_main_process():

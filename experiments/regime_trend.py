@@ -40,11 +40,11 @@ def _logs(results: dict, row, step: int | None) -> np.ndarray:
     return np.log(np.asarray([v for v in values if v is not None], np.float64))
 
 
-def _changes(results: dict, row, step: int) -> list[float]:
-    """Each seed's log change of the held-out probe from ``step`` to the end (seeds probed at both)."""
+def _changes(results: dict, row, step: int) -> dict:
+    """{seed: log change of the held-out probe from ``step`` to the end}, for seeds probed at both."""
     seeds = results.get(row[0], {}).get(row[1], {})
-    return [math.log(s["ridge_probe_mse"] / s["ridge_probe_mse_at"][str(step)]) for _, s in sorted(seeds.items())
-            if str(step) in s.get("ridge_probe_mse_at", {})]
+    return {k: math.log(s["ridge_probe_mse"] / s["ridge_probe_mse_at"][str(step)]) for k, s in seeds.items()
+            if str(step) in s.get("ridge_probe_mse_at", {})}
 
 
 def _interval(mean: float, parts: list[tuple[float, int]]) -> tuple[float, float]:
@@ -70,8 +70,8 @@ def _fmt(log_ratio: float, low: float, high: float) -> str:
 
 
 def _per_doubling(delta: float, low: float, high: float, doublings: float) -> dict:
-    return {"factor": math.exp(delta / doublings), "low": math.exp(low / doublings),
-            "high": math.exp(high / doublings)}
+    low, high = sorted((low / doublings, high / doublings))  # fewer: the bounds swap
+    return {"factor": math.exp(delta / doublings), "low": math.exp(low), "high": math.exp(high)}
 
 
 def _at(now: float, gap: float, factor: float) -> str:
@@ -116,7 +116,8 @@ def section(out: str, results: dict, points, step: int, num_steps: int) -> list[
     # Updates: the change of the log ratio from step to the end, within runs, paired by seed index.
     deltas = []
     for _, lapo, laom, _, _ in points:
-        deltas += [x - y for x, y in zip(_changes(results, laom, step), _changes(results, lapo, step))]
+        a, b = _changes(results, laom, step), _changes(results, lapo, step)
+        deltas += [a[k] - b[k] for k in sorted(set(a) & set(b))]  # LAOM's seed k with LAPO's seed k
     rates = {}
     if len(deltas) >= 2:
         d = np.asarray(deltas)
@@ -126,9 +127,11 @@ def section(out: str, results: dict, points, step: int, num_steps: int) -> list[
     base = _gap(results, points[0][1], points[0][2])
     for label, lapo, laom, traj, px in points[1:]:
         other = _gap(results, lapo, laom)
-        if base is None or other is None:
-            continue
-        axis, ratio = (("trajectories", traj / points[0][3]) if traj != points[0][3] else ("pixels", px / points[0][4]))
+        changed = [(axis, new / old) for axis, new, old in (("trajectories", traj, points[0][3]),
+                                                              ("pixels", px, points[0][4])) if new != old]
+        if base is None or other is None or len(changed) != 1 or changed[0][0] in rates:
+            continue  # one axis at a time, its first setting
+        axis, ratio = changed[0]
         low, high = _interval(other[0] - base[0], base[1] + other[1])
         rates[axis] = _per_doubling(other[0] - base[0], low, high, math.log2(ratio))
     if base is None or not rates:

@@ -40,7 +40,11 @@ def validate_data_config(d) -> None:
 def check_image_size(cfg) -> None:
     """For a ``data.image_size`` the user set: frames are never resized, so a size other than the
     data's cannot take effect (by default the model takes the data's size and says so)."""
-    held = open_dataset(cfg.data.path).shapes()["image_size"]
+    d = cfg.data
+    dataset = open_dataset(d.path, d.get("eval_path") or None,
+                           [p for p in d.get("labeled_paths", "").split(",") if p] or None)
+    held = dataset.shapes()["image_size"]
+    getattr(dataset, "close", lambda: None)()
     if cfg.data.image_size != held:
         raise errors.ConfigError(f"config.data.image_size={cfg.data.image_size}, but {cfg.data.path} holds {held} px "
                                  f"frames and frames are not resized: use data of {cfg.data.image_size} px (collect "

@@ -133,12 +133,15 @@ def build_train_state(cfg, model_spec: dict):
 
 
 def check_train_state_fits(cfg, spec: dict, device) -> None:
-    """Stops before building a model whose parameters, gradients and two Adam moments (float32: a
-    lower bound on what training holds) exceed the device's free memory; builds nothing to find out."""
+    """Stops before building a model whose parameters, gradients and two Adam moments (of what the
+    optimiser trains; one copy of the rest, e.g. LAOM's EMA target) exceed the device's free memory: a
+    lower bound on what training holds (activations come on top). Builds nothing to find out."""
     abstract = nnx.eval_shape(lambda: lams.make_model(
         cfg.model, image_size=spec["image_size"], frame_stack=spec["frame_stack"], action_dim=spec["action_dim"],
         state_dim=spec["state_dim"], seed=cfg.seed))
-    nbytes = 4 * sum(x.size * 4 for x in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
+    size = lambda tree: sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))  # noqa: E731
+    trained = size(nnx.state(abstract, trainable(abstract)))
+    nbytes = 4 * trained + size(nnx.state(abstract, nnx.Param)) - trained
     memory.require(device, nbytes, f"the {cfg.model.name} model's parameters, gradients and Adam moments",
                    "use a smaller model (config.model.encoder_scale, config.model.latent_dim) or a larger device")
 
