@@ -41,13 +41,16 @@ _OUT = flags.DEFINE_string("out", "runs/main", "output folder")
 parallel.lam_overrides_flag()
 parallel.downstream_overrides_flag()
 _WORKERS = flags.DEFINE_integer("workers", 2, "pipelines side by side, one per core (numbers reproduce per setting)")
+_FROM_RESULTS = flags.DEFINE_bool("from_results", False, "write the report again from OUT/summaries.json (no run is "
+                                  "read or trained; its dataset must be here; give the job's other flags again)")
 
 
 def main(argv):
     del argv
     if _VARIANT.value == "smoke":  # a quick end-to-end check of the job itself
         _COLLECT.value.update(collect_configs.SMOKE_SIZES)  # collect.py:smoke's data
-    dataset = datasets.dataset_path("", _COLLECT.value)
+    saved = run_dir.read_json(os.path.join(_OUT.value, "summaries.json")) if _FROM_RESULTS.value else None
+    dataset = saved["runs"][0]["dataset"] if saved else datasets.dataset_path("", _COLLECT.value)
     config = main_config.get_config(_VARIANT.value)
     lam_set = (*config.lam_budget, *parallel.overrides_of("lam"))
     down_set = (*config.downstream_budget, *parallel.overrides_of("downstream"))
@@ -59,20 +62,27 @@ def main(argv):
                                                            downstream_overrides=down_set))
     train = DatasetEpisodes(dataset, "train")
     env_cfg = downstream.eval_env(train.dataset.metadata, dcfg)
-    random_path = os.path.join(_OUT.value, "random_policy.json")
-    # The random policy's episodes run beside the pipelines rather than alone after them.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        random_done = pool.submit(_random_policy, random_path, env_cfg, train.action_dim, dcfg)
-        order = sorted(range(len(pipes)), key=lambda i: config.cost_order.index(pipes[i].method))
-        done = parallel.execute([parallel.pipeline_job(pipes[i]) for i in order],
-                                min(_WORKERS.value, len(os.sched_getaffinity(0))), os.path.join(_OUT.value, "logs"))
-        summaries = [done[order.index(i)] for i in range(len(pipes))]
-        random_returns = random_done.result()
-    command = " ".join(["python -m experiments.main", *sys.argv[1:]])
+    if saved:
+        summaries, random_returns, command = saved["runs"], saved["random_policy_returns"], saved["command"]
+    else:
+        summaries, random_returns = _run(config, pipes, env_cfg, train.action_dim, dcfg)
+        command = " ".join(["python -m experiments.main", *sys.argv[1:]])
     path, table = main_report.write(_OUT.value, summaries, random_returns, env_cfg, dataset, command,
                                     downstream.steps(dcfg.bc, train))
     print(table)
     print(f"report: {path}")
+
+
+def _run(config, pipes, env_cfg, action_dim: int, dcfg) -> tuple[list, list]:
+    """Every pipeline (reused where finished) and the random policy: (summaries, random returns)."""
+    random_path = os.path.join(_OUT.value, "random_policy.json")
+    # The random policy's episodes run beside the pipelines rather than alone after them.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        random_done = pool.submit(_random_policy, random_path, env_cfg, action_dim, dcfg)
+        order = sorted(range(len(pipes)), key=lambda i: config.cost_order.index(pipes[i].method))
+        done = parallel.execute([parallel.pipeline_job(pipes[i]) for i in order],
+                                min(_WORKERS.value, len(os.sched_getaffinity(0))), os.path.join(_OUT.value, "logs"))
+        return [done[order.index(i)] for i in range(len(pipes))], random_done.result()
 
 
 def _random_policy(path: str, env_cfg, action_dim: int, dcfg) -> list[float]:

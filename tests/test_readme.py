@@ -129,7 +129,11 @@ def test_every_readme_command_runs(checkout):
                              capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, f"README python block failed:\n{block}\n{out.stderr[-3000:]}"
     # What the blocks made is there: the main job's report, a trained pipeline, the ladder report.
-    assert (checkout / "runs" / "main" / "results.md").exists()
+    report = (checkout / "runs" / "main" / "results.md").read_bytes()
+    again = subprocess.run([sys.executable, "-m", "experiments.main", *TINY["scripts/install_and_run.sh"].split(),
+                            "--from_results"], cwd=checkout, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (checkout / "runs" / "main" / "results.md").read_bytes() == report  # from summaries.json alone
     assert (checkout / "runs" / "ladder" / "results.json").exists()
     assert (checkout / "runs" / "ladder" / "ladder_clean.png").exists()  # the ladder commands: both conditions
     assert (checkout / "runs" / "ladder" / "ladder_budget.png").exists()  # and the budget curve
