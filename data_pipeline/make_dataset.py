@@ -73,7 +73,6 @@ def build_dataset(cfg) -> str:
 
     staging = os.path.join(cfg.data_dir, "staging", name)
     # Staged episodes resume only under the settings that produced them; without any, the folder is free.
-    os.makedirs(staging, exist_ok=True)
     run_dir.claim_settings(
         staging, "settings.json", settings, "episodes collected",
         in_use=any(collect.staged_episodes(staging, split) for split in collect.SPLIT_IDS))

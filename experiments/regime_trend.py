@@ -25,11 +25,13 @@ def step_probes(results: dict, points, step: int) -> None:
         for arm, rung in rows:
             for seed in results.get(arm, {}).get(rung, {}).values():
                 path = os.path.join(seed["workdir"], probe.report_name(step))
-                if not os.path.isfile(path):
-                    if not os.path.isdir(os.path.join(seed["workdir"], "checkpoints", str(step))):
-                        continue
-                    probe.run(seed["workdir"], step=step, progress=False)
-                mse = run_dir.read_json(path)["latent_action_probe"]["mse"]
+                if os.path.isfile(path):
+                    made = run_dir.read_json(path)
+                elif os.path.isdir(os.path.join(seed["workdir"], "checkpoints", str(step))):
+                    made = probe.run(seed["workdir"], step=step, progress=False)
+                else:
+                    continue
+                mse = made["latent_action_probe"]["mse"]
                 seed.setdefault("ridge_probe_mse_at", {})[str(step)] = mse
 
 

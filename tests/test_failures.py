@@ -70,6 +70,18 @@ def test_a_davis_collection_gets_its_own_default_name():
     assert make_dataset.dataset_name(cfg) == procedural + "_davis"
 
 
+def _pretrain_error_lines(workdir, *flags) -> list[str]:
+    """stderr's non-blank lines of a pretraining that must fail; it leaves no workdir behind."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "experiments.pretrain", "--config=configs/lapo.py:smoke",
+                          f"--config.workdir={workdir}", *flags], cwd=os.path.dirname(os.path.dirname(__file__)),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0, out.stderr[-2000:]
+    assert not workdir.exists()
+    return [x for x in out.stderr.splitlines() if x.strip()]
+
+
 @pytest.mark.parametrize("flag, line", [
     ("--config.lr=3", "error: unknown config key in --config.lr"),
     ("--config.model.latnt_dim=3", 'error: unknown config key in --config.model.latnt_dim: Did you mean "latent_dim"'),
@@ -78,29 +90,14 @@ def test_a_davis_collection_gets_its_own_default_name():
     ("--config.model.latent_dim=100000000", "error: the lapo model's parameters, gradients and Adam moments take"),
 ])
 def test_config_errors_are_one_line_and_write_nothing(tmp_path, flag, line):
-    import subprocess
-    import sys
-    workdir = tmp_path / "run"
-    out = subprocess.run([sys.executable, "-m", "experiments.pretrain", "--config=configs/lapo.py:smoke",
-                          f"--config.workdir={workdir}", flag], cwd=os.path.dirname(os.path.dirname(__file__)),
-                         capture_output=True, text=True, timeout=300)
-    lines = [x for x in out.stderr.splitlines() if x.strip()]
-    assert out.returncode != 0 and len(lines) == 1 and lines[0].startswith(line), out.stderr[-2000:]
-    assert not workdir.exists()
+    lines = _pretrain_error_lines(tmp_path / "run", flag)
+    assert len(lines) == 1 and lines[0].startswith(line), lines
 
 
 def test_an_image_size_the_data_does_not_have_is_one_line(dataset_16px, tmp_path):
-    import subprocess
-    import sys
-    workdir = tmp_path / "run"
-    out = subprocess.run([sys.executable, "-m", "experiments.pretrain", "--config=configs/lapo.py:smoke",
-                          f"--config.workdir={workdir}", f"--config.data.path={dataset_16px}",
-                          "--config.data.image_size=32"], cwd=os.path.dirname(os.path.dirname(__file__)),
-                         capture_output=True, text=True, timeout=300)
-    lines = [x for x in out.stderr.splitlines() if x.strip()]
-    assert out.returncode != 0 and len(lines) == 1, out.stderr[-2000:]
+    lines = _pretrain_error_lines(tmp_path / "run", f"--config.data.path={dataset_16px}", "--config.data.image_size=32")
+    assert len(lines) == 1, lines
     assert lines[0].startswith(f"error: config.data.image_size=32, but {dataset_16px} holds 16 px frames"), lines
-    assert not workdir.exists()
 
 
 def test_episodes_that_cannot_fit_are_refused_before_placing(monkeypatch):
