@@ -1,5 +1,5 @@
-"""The README's main job (``experiments/main.py``): the ladder's end points, each through the whole
-pipeline (LAM, BC, decoder, evaluation), over seeds.
+"""The README's main job (``experiments/main.py``): the paper's premise over seeds, then every
+downstream stage where it can mean something.
 
 ``get_config(VARIANT)``: its runs and, at ``small``, its budgets.
 """
@@ -9,15 +9,19 @@ import ml_collections
 def get_config(arg=None):
     variant = arg or "small"
     c = ml_collections.ConfigDict()
-    c.lineup = (("lapo", "lapo"), ("laom", "augment"), ("laom_labels", "supervision"))  # method, ladder rung
-    # At `small`, so that the whole job fits in 45 minutes on 2 cores (README): 1200 LAM updates (40%
-    # of the ladder's 3000, the same 30% warm-up) and 1000 BC updates (2 epochs over the 32k training
-    # transitions; `small` runs 3000: last BC loss 0.019-0.025 here, 0.015-0.017 at 3000).
-    # --lam.KEY=VALUE / --downstream.KEY=VALUE override them, e.g. --lam.num_steps=3000 --lam.warmup_steps=900.
-    c.lam_budget = ("num_steps=1200", "warmup_steps=360") if variant == "small" else ()
-    c.downstream_budget = ("bc.num_steps=1000",) if variant == "small" else ()
-    # Costliest first, so that the cheapest pipelines fill the end of the job (LAPO's pixel decoder
-    # makes it the slowest; per pipeline on 2 busy cores in the timed run: LAPO 7-8.6, LAOM+sup
-    # 6.5-7.5, LAOM 6-6.5 min).
-    c.cost_order = ("lapo", "laom_labels", "laom")
+    # The premise (Fig. 6, first rung): LAPO trained on the collection with the paper's distractors
+    # and on the same collection without them (this preset), same seeds and budget.
+    c.method, c.rung = "lapo", "lapo"  # a method of lam_jax.methods, a rung of configs/ladder.py
+    c.clean_preset = "vanilla"
+    # Downstream runs on the data without distractors, where LAPO's latents carry the action (held-out
+    # probe 2.40 at 3000 updates, reports/ladder): BC on those latents with the action decoder on k
+    # labeled trajectories, against BC on the true actions of every training trajectory (the ceiling
+    # of this data and budget) and a random policy.
+    c.downstream_condition = "without"
+    # At `small`, so that the whole job, collection included, fits in 40 minutes on 2 idle cores: 1500
+    # LAM updates (half the ladder's, the same 30% warm-up), 1000 updates for each BC (both on the
+    # same budget, so the ceiling is a like-for-like one). --lam.KEY=VALUE / --downstream.KEY=VALUE
+    # override them, e.g. --lam.num_steps=3000 --lam.warmup_steps=900.
+    c.lam_budget = ("num_steps=1500", "warmup_steps=450") if variant == "small" else ()
+    c.downstream_budget = ("bc.num_steps=1000", "bc_scratch.num_steps=1000") if variant == "small" else ()
     return c

@@ -25,8 +25,7 @@ _DATASET = flags.DEFINE_string("dataset", "", "a built dataset dir; '' -> the --
 _COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
 _OUT = flags.DEFINE_string("out", "runs/fig9a", "output folder")
 parallel.lam_overrides_flag()
-_FROM_RESULTS = flags.DEFINE_bool("from_results", False, "write the report again from OUT/results.json alone "
-                                  "(no run is read or trained; the report keeps the command that made the results)")
+_FROM_RESULTS = parallel.from_results_flag("results.json")
 _WORKERS = flags.DEFINE_integer("workers", 1, "runs side by side, one per core (numbers reproduce per setting)")
 
 

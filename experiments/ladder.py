@@ -41,8 +41,7 @@ _CLEAN_RUNGS = flags.DEFINE_list("clean_rungs", None, "rungs also run on the cle
 _BUDGET_RUNGS = flags.DEFINE_list("budget_rungs", [], "rungs whose probes are read at every --budget_steps")
 _BUDGET_STEPS = flags.DEFINE_list("budget_steps", ["1000", "3000", "10000"], "updates at which to read them")
 _BUDGET_SEEDS = flags.DEFINE_list("budget_seeds", None, "seeds of the budget runs (default: --seeds)")
-_FROM_RESULTS = flags.DEFINE_bool("from_results", False, "write the report again from OUT/results.json alone "
-                                  "(no run is read or trained; the report keeps the command that made the results)")
+_FROM_RESULTS = parallel.from_results_flag("results.json")
 _WORKERS = flags.DEFINE_integer("workers", 1, "runs side by side, one per core with single-threaded XLA "
                                 "(numbers reproduce for the same setting)")
 

@@ -1,20 +1,22 @@
-"""The README's main job: the ladder's end points and downstream control, over seeds, on CPU.
+"""The README's main job: the paper's premise over seeds, then every downstream stage, on CPU.
 
   python -m experiments.main [--seeds=0,1,2] [--labeled=4] [--out=runs/main] [--collect.env.davis_path=DAVIS]
-                             [--lam.num_steps=1500 ...] [--downstream.bc.num_steps=3000 ...]
+                             [--lam.num_steps=3000 ...] [--downstream.bc.num_steps=3000 ...]
 
 --lam.KEY=VALUE and --downstream.KEY=VALUE override every run's config, key by key after the
-budget of configs/main.py (--lam.num_steps=1500 alone keeps its warmup_steps=360).
+budget of configs/main.py (--lam.num_steps=3000 alone keeps its warmup_steps=450).
 
 Collects a small cheetah-run dataset with the paper's distractors (procedural background videos
-unless a DAVIS folder is given), then for LAPO (k=1, latent 128), LAOM and LAOM+supervision and
-every seed runs the whole pipeline: LAM pretraining (paper metric and held-out probes), BC on
-latent actions, the action decoder on the k labeled trajectories, and evaluation in the
-environment. A random policy's return is measured in the same setting for scale. Writes
-{out}/results.md with returns.png and probes.png, and prints the table. Everything is reused when
+unless a DAVIS folder is given) and the same one without them, and trains LAPO on both for every
+seed (the online probe, the paper's metric, and the held-out ridge probe). On the data without
+distractors it then runs the rest of the pipeline from each seed's LAPO (BC on latent actions, the
+action decoder on the k labeled trajectories, evaluation in the environment), BC on the true actions
+of every training trajectory as the ceiling, and a random policy. Writes {out}/results.md with a
+verdict per effect, probes.png and returns.png, and prints the verdicts. Everything is reused when
 run again (datasets, checkpoints, finished runs), and a second run reproduces the numbers.
 """
 import concurrent.futures
+import copy
 import os
 import sys
 
@@ -25,64 +27,95 @@ from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from configs import collect as collect_configs  # noqa: E402
-from data_pipeline import vec_env  # noqa: E402
 from configs import main as main_config  # noqa: E402
+from data_pipeline import vec_env  # noqa: E402
+from experiments import datasets, ladder_report, main_report, parallel  # noqa: E402
 from lam_jax.data.episodes import DatasetEpisodes  # noqa: E402
-from experiments import ladder_report, main_report, parallel  # noqa: E402
-from lam_jax.training import run_dir  # noqa: E402
-from experiments import datasets  # noqa: E402
 from lam_jax.stages import downstream, pipeline  # noqa: E402
+from lam_jax.training import run_dir  # noqa: E402
 
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
-_LABELED = flags.DEFINE_integer("labeled", 4, "labeled trajectories k")
+_LABELED = flags.DEFINE_integer("labeled", 4, "labeled trajectories k of the action decoder")
 _VARIANT = flags.DEFINE_string("variant", "small", "config variant of every stage (smoke: a quick check)")
-_COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small", "collection config")
+_COLLECT = config_flags.DEFINE_config_file("collect", "configs/collect.py:small",
+                                           "collection config (with distractors)")
 _OUT = flags.DEFINE_string("out", "runs/main", "output folder")
 parallel.lam_overrides_flag()
 parallel.downstream_overrides_flag()
-_WORKERS = flags.DEFINE_integer("workers", 2, "pipelines side by side, one per core (numbers reproduce per setting)")
-_FROM_RESULTS = flags.DEFINE_bool("from_results", False, "write the report again from OUT/summaries.json (no run is "
-                                  "read or trained; its dataset must be here; give the job's other flags again)")
+_WORKERS = flags.DEFINE_integer("workers", 2, "runs side by side, one per core (numbers reproduce per setting)")
+_FROM_RESULTS = parallel.from_results_flag("summaries.json", "; its datasets must be here; give the job's "
+                                           "other flags again")
+CONDITIONS = ("with", "without")  # distractors
 
 
 def main(argv):
     del argv
     if _VARIANT.value == "smoke":  # a quick end-to-end check of the job itself
         _COLLECT.value.update(collect_configs.SMOKE_SIZES)  # collect.py:smoke's data
-    saved = run_dir.read_json(os.path.join(_OUT.value, "summaries.json")) if _FROM_RESULTS.value else None
-    dataset = saved["runs"][0]["dataset"] if saved else datasets.dataset_path("", _COLLECT.value)
     config = main_config.get_config(_VARIANT.value)
-    lam_set = (*config.lam_budget, *parallel.overrides_of("lam"))
-    down_set = (*config.downstream_budget, *parallel.overrides_of("downstream"))
-    rungs = {r.name: r for r in ladder_report.rungs(_VARIANT.value)}
-    pipes = [pipeline.PipelineRun(method, dataset, _LABELED.value, seed, _VARIANT.value, _OUT.value,
-                                  (*rungs[rung].overrides, *lam_set), down_set)
-             for method, rung in config.lineup for seed in (int(s) for s in _SEEDS.value)]
-    dcfg = pipeline.downstream_config(pipeline.PipelineRun("laom", dataset, _LABELED.value, 0, _VARIANT.value,
-                                                           downstream_overrides=down_set))
-    train = DatasetEpisodes(dataset, "train")
+    saved = run_dir.read_json(os.path.join(_OUT.value, "summaries.json")) if _FROM_RESULTS.value else None
+    data = saved["datasets"] if saved else _datasets(config)
+    down_data = data[config.downstream_condition]
+    train = DatasetEpisodes(down_data, "train")
+    dcfg = pipeline.downstream_config(pipeline.PipelineRun("bc", down_data, _LABELED.value, 0, _VARIANT.value,
+                                                           downstream_overrides=_downstream_set(config)))
     env_cfg = downstream.eval_env(train.dataset.metadata, dcfg)
     if saved:
-        summaries, random_returns, command = saved["runs"], saved["random_policy_returns"], saved["command"]
+        results = saved
     else:
-        summaries, random_returns = _run(config, pipes, env_cfg, train.action_dim, dcfg)
-        command = " ".join(["python -m experiments.main", *sys.argv[1:]])
-    path, table = main_report.write(_OUT.value, summaries, random_returns, env_cfg, dataset, command,
-                                    downstream.steps(dcfg.bc, train))
-    print(table)
+        results = _run(config, data, train, env_cfg, dcfg)
+        results["command"] = " ".join(["python -m experiments.main", *sys.argv[1:]])
+    path, verdicts = main_report.write(_OUT.value, results, env_cfg, downstream.steps(dcfg.bc, train))
+    print(verdicts)
     print(f"report: {path}")
 
 
-def _run(config, pipes, env_cfg, action_dim: int, dcfg) -> tuple[list, list]:
-    """Every pipeline (reused where finished) and the random policy: (summaries, random returns)."""
-    random_path = os.path.join(_OUT.value, "random_policy.json")
-    # The random policy's episodes run beside the pipelines rather than alone after them.
+def _datasets(config) -> dict:
+    """Both conditions' datasets: --collect's, and the same collection under the clean preset."""
+    clean = copy.deepcopy(_COLLECT.value)
+    clean.env.preset = config.clean_preset
+    return {cond: datasets.require_eval_split(datasets.dataset_path("", cfg), "the main job")
+            for cond, cfg in (("with", _COLLECT.value), ("without", clean))}
+
+
+def _downstream_set(config) -> tuple:
+    return (*config.downstream_budget, *parallel.overrides_of("downstream"))
+
+
+def _run(config, data: dict, train, env_cfg, dcfg) -> dict:
+    """Every run (reused where finished) and the random policy, as summaries.json keeps them."""
+    rung = next(r for r in ladder_report.rungs(_VARIANT.value) if r.name == config.rung)
+    lam_set = (*rung.overrides, *config.lam_budget, *parallel.overrides_of("lam"))
+    down_set, seeds, k = _downstream_set(config), [int(s) for s in _SEEDS.value], _LABELED.value
+    ceiling = max(map(int, train.dataset.metadata["labeled_subsets"]))  # every training trajectory at `small`
+    folder = lambda cond: os.path.join(_OUT.value, f"{cond}_distractors")  # noqa: E731
+    # The downstream condition's LAMs are its pipelines' own; the other condition trains LAMs alone.
+    pipes = [pipeline.PipelineRun(method, data[config.downstream_condition], labeled, seed, _VARIANT.value,
+                                  folder(config.downstream_condition), overrides, down_set)
+             for method, labeled, overrides in ((config.method, k, lam_set), ("bc", ceiling, ()))
+             for seed in seeds]
+    other = next(c for c in CONDITIONS if c != config.downstream_condition)
+    lams = [parallel.pretrain_job(config.method, _VARIANT.value, [*lam_set, f"seed={seed}",
+                                                                   f"data.labeled_trajectories={k}"],
+                                  os.path.join(folder(other), config.method, f"seed{seed}"), data[other])
+            for seed in seeds]
+    jobs = [parallel.pipeline_job(p) for p in pipes[:len(seeds)]] + lams + [parallel.pipeline_job(p)
+                                                                             for p in pipes[len(seeds):]]
+    # Costliest first (a LAM and every downstream stage, then a LAM, then BC alone), so that the cheapest
+    # runs fill the end of the job; the random policy's episodes run beside them.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        random_done = pool.submit(_random_policy, random_path, env_cfg, action_dim, dcfg)
-        order = sorted(range(len(pipes)), key=lambda i: config.cost_order.index(pipes[i].method))
-        done = parallel.execute([parallel.pipeline_job(pipes[i]) for i in order],
-                                min(_WORKERS.value, len(os.sched_getaffinity(0))), os.path.join(_OUT.value, "logs"))
-        return [done[order.index(i)] for i in range(len(pipes))], random_done.result()
+        random_path = os.path.join(_OUT.value, f"random_policy_{env_cfg.preset}.json")
+        random_done = pool.submit(_random_policy, random_path, env_cfg, train.action_dim, dcfg)
+        done = parallel.execute(jobs, min(_WORKERS.value, len(os.sched_getaffinity(0))),
+                                os.path.join(_OUT.value, "logs"))
+        random_returns = random_done.result()
+    n = len(seeds)
+    lam_runs, lam_only, bc_runs = done[:n], done[n:2 * n], done[2 * n:]
+    premise = {config.downstream_condition: [main_report.lam_result(s["lam"], s["seed"]) for s in lam_runs],
+               other: [main_report.lam_result(r, seed) for r, seed in zip(lam_only, seeds)]}
+    return {"datasets": data, "method": config.method, "rung": config.rung, "labeled": k, "ceiling_labeled": ceiling,
+            "downstream_condition": config.downstream_condition, "premise": premise,
+            "runs": [*lam_runs, *bc_runs], "random_policy_returns": random_returns}
 
 
 def _random_policy(path: str, env_cfg, action_dim: int, dcfg) -> list[float]:

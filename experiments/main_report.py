@@ -1,86 +1,122 @@
-"""The main job's report: latent-action quality and downstream return per method, over seeds."""
+"""The main job's report: a verdict per effect, the premise's probes, and downstream returns."""
 from __future__ import annotations
 
-import collections
 import os
 
 import numpy as np
 
+from configs.ladder import PAPER_FIG6, PAPER_FIG6_CLEAN
 from lam_jax.evaluation import report
 from lam_jax.stages import downstream
 from lam_jax.training import run_dir
 
 LABELS = {"lapo": "LAPO", "laom": "LAOM", "laom_labels": "LAOM+sup", "idm": "IDM", "bc": "BC"}
-# The paper's normalised returns on cheetah-run at k = 4 labeled trajectories (read off its figure).
-PAPER_CHEETAH_K4 = {"laom": 0.31, "laom_labels": 0.25, "lapo": 0.19}
+CONDITION = {"with": "with distractors", "without": "without distractors"}
 
 
-def few_run_statistics(by_method: dict, cols: dict, task: str) -> list[str]:
-    """rliable's estimates (report.few_run_section) per method, one task."""
-    runs = {c: {LABELS.get(m, m): {task: [report.dig(s, *path) for s in ss]} for m, ss in by_method.items()}
-            for c, path in cols.items()}
-    return report.few_run_section({"online probe": (2, True, runs["online"]),
-                                   "held-out ridge probe": (2, True, runs["ridge"]),
-                                   "normalised return": (3, False, runs["ret"])})
+def lam_result(pretrained: dict, seed: int) -> dict:
+    """What the report keeps of a LAM's report.json (or a pipeline's summary of it)."""
+    probe = pretrained["held_out"]["latent_action_probe"]
+    return {"seed": seed, "online": pretrained["paper_metric"]["online_latent_action_probe_mse"],
+            "ridge": probe["mse"], "chance": probe["chance_mse"], "num_steps": pretrained["num_steps"]}
 
 
-def write(out: str, summaries: list[dict], random_returns, env_cfg, dataset: str, command: str,
-          bc_steps: int | None = None) -> tuple[str, str]:
-    """results.md, summaries.json (every run), returns.png, probes.png in ``out``; returns (path, the
-    markdown table). ``bc_steps``: the BC budget, named in the report."""
+def verdict(separated: bool, as_expected: bool) -> str:
+    """The paper's effect (or the expected ordering) seen, within noise, or seen reversed."""
+    return ("reproduces" if as_expected else "does not: the opposite, separated") if separated else "within noise"
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def _fmt_random(s: dict) -> str:
+    """Its interval is over episodes, not seeds."""
+    return f"{s['mean']:.3f}" + (f" ± {s['ci95']:.3f}" if s["n"] > 1 else "")
+
+
+def _ratio_row(effect: str, metric: str, paper: str, r: dict) -> str:
+    sep = r.get("n", 0) >= 3 and (r["low"] > 1 or r["high"] < 1)
+    return f"| {effect} | {metric} | {paper} | {report.fmt_ratio(r)} | {verdict(sep, r.get('ratio', 0) > 1)} |"
+
+
+def _return_row(effect: str, a: dict, b: dict, a_name: str, b_name: str) -> str:
+    """``a`` above ``b`` expected (normalised returns, intervals over seeds or episodes)."""
+    here = ", ".join(f"{n} {_fmt_random(s) if n == 'random' else report.fmt(s)}" for n, s in ((a_name, a), (b_name, b)))
+    return f"| {effect} | normalised return | - | {here} | {verdict(report.separated(a, b), a['mean'] > b['mean'])} |"
+
+
+def write(out: str, results: dict, env_cfg, bc_steps: int | None = None) -> tuple[str, str]:
+    """results.md, summaries.json (every run's result), probes.png, returns.png in ``out``; returns (path,
+    the verdict table). ``bc_steps``: the BC budget, named in the report."""
+    run_dir.write_json(os.path.join(out, "summaries.json"), results)
+    method, k, ceiling = results["method"], results["labeled"], results["ceiling_labeled"]
+    name, premise = LABELS.get(method, method), results["premise"]
+    probes = {cond: {c: report.summarize([r[c] for r in premise[cond]]) for c in ("online", "ridge")}
+              for cond in ("with", "without")}
+    ratios = {c: report.ratio_interval([r[c] for r in premise["with"]], [r[c] for r in premise["without"]])
+              for c in ("online", "ridge")}
     norm = downstream.normalizers(env_cfg)
-    run_dir.write_json(os.path.join(out, "summaries.json"), {"command": command, "runs": summaries,
-                                                             "random_policy_returns": list(random_returns)})
-    by_method = collections.defaultdict(list)
-    for s in summaries:
-        by_method[s["method"]].append(s)
-    cols = {"online": ("lam", "paper_metric", "online_latent_action_probe_mse"),
-            "ridge": ("lam", "held_out", "latent_action_probe", "mse"),
-            "eval_mse": ("lam", "held_out", "eval_action_mse"),
-            "ret": ("eval", "normalized_return"), "ret_expert": ("eval", "expert_normalized_return")}
-    stats = {m: {c: report.summarize([report.dig(s, *path) for s in runs]) for c, path in cols.items()}
-             for m, runs in by_method.items()}
-    chances = [c for s in summaries if (c := report.dig(s, "lam", "held_out", "latent_action_probe", "chance_mse"))]
-    chance = float(np.mean(chances)) if chances else None  # one eval split: the same for every run
-    random_norm = float(np.mean(random_returns)) / norm["paper"]
-    expert_norm = norm["expert"] / norm["paper"]
-    k = summaries[0]["labeled"]
-    eps = sorted({len(s["eval"]["returns"]) for s in summaries})
-    lam_steps = sorted({s["lam"]["num_steps"] for s in summaries if s.get("lam", {}).get("num_steps")})
-    budget = "".join([f"; {'/'.join(map(str, lam_steps))} LAM updates per run" if lam_steps else "",
-                      f", {bc_steps} BC updates" if bc_steps else ""])
-    header = ["| method | seeds | online probe (paper metric) | held-out ridge probe | eval action MSE | "
-              "return / paper normaliser | return / expert |", "|---|---|---|---|---|---|---|"]
-    rows = [f"| {LABELS.get(m, m)} | {st['ret']['n']} | {report.fmt(st['online'], 2)} | {report.fmt(st['ridge'], 2)} | "
-            f"{report.fmt(st['eval_mse'], 2)} | {report.fmt(st['ret'])} | {report.fmt(st['ret_expert'])} |"
-            for m, st in stats.items()]
-    rows.append(f"| random policy | - | - | - | - | {random_norm:.3f} | {random_norm / expert_norm:.3f} |")
-    table = "\n".join(header + rows)
-    named = lambda c: {LABELS.get(m, m): st[c] for m, st in stats.items()}  # noqa: E731
-    lines = ["# Main job: LAPO, LAOM and LAOM+supervision over seeds", "",
-             f"Dataset: `{dataset}`; k = {k} labeled trajectories{budget}; {eps[0]} evaluation episodes per run "
-             f"({env_cfg.split} videos, seeds from {summaries[0]['eval']['seeds'][0]}). Returns normalised by the "
-             f"paper's normaliser ({norm['paper']:.0f}: BC on the full labeled data) and by the expert's return "
-             f"({norm['expert']:.0f}). Intervals: mean ± 95% t-interval over seeds."
-             + (f" Probe chance (the training mean action, on the eval split): {chance:.2f}." if chance else ""),
-             "", table, "",
-             "## What the intervals support", ""]
-    for title, c, lower in (("Online probe (paper metric)", "online", True), ("Held-out ridge probe", "ridge", True),
-                            ("Normalised return", "ret", False)):
-        lines += [f"{title}:"] + [f"- {x}" for x in report.orderings(named(c), lower)] + [""]
-    lines += few_run_statistics(by_method, cols, summaries[0].get("task", env_cfg.task))
-    lines += [f"A uniformly random policy scores {random_norm:.3f} and the expert {expert_norm:.3f} on the paper's "
-              "scale.", ""]
-    if env_cfg.task == "cheetah-run" and k == 4:
-        paper = ", ".join(f"{LABELS[m]} ≈ {v:.2f}" for m, v in PAPER_CHEETAH_K4.items())
-        lines += [f"For scale, the paper at k = 4 on cheetah-run (5000 trajectories, 10 epochs, 64 px): {paper}.", ""]
-    lines += ["![returns](returns.png)", "", "![probes](probes.png)", "", "Command:", "", "```",
-              command, "```", ""]
-    labels = [LABELS.get(m, m) for m in stats]
-    report.bar_plot(os.path.join(out, "returns.png"), labels, [st["ret"] for st in stats.values()],
-                    "normalised return (paper's normaliser)", {"expert": expert_norm, "random policy": random_norm},
-                    title=f"{env_cfg.task}, k = {k}, {eps[0]} episodes per seed")
-    report.bar_plot(os.path.join(out, "probes.png"), labels, [st["online"] for st in stats.values()],
-                    "online probe MSE (paper metric)", {"chance": chance} if chance else None,
-                    title="latent -> action, lower is better")
+    returns = {m: report.summarize([s["eval"]["normalized_return"] for s in results["runs"] if s["method"] == m])
+               for m in (method, "bc")}
+    random = report.summarize(np.asarray(results["random_policy_returns"]) / norm["paper"])
+    lam_label, bc_label = f"BC on {name}'s latent actions", f"BC on the true actions of {ceiling} trajectories"
+    paper = PAPER_FIG6.get(results.get("rung", method)), PAPER_FIG6_CLEAN.get(results.get("rung", method))
+    paper_ratio = f"{paper[0] / paper[1]:.2f}x ({paper[0]} / {paper[1]})" if all(paper) else "-"
+    within = ratios["online"].get("n", 0) >= 2 and all(paper) and ratios["online"]["low"] <= paper[0] / paper[1] \
+        <= ratios["online"]["high"]
+    down = CONDITION[results["downstream_condition"]]
+    table = "\n".join([
+        "| effect | metric | the paper | here | verdict |", "|---|---|---|---|---|",
+        _ratio_row(f"distractors degrade {name}'s latent actions", "held-out ridge probe MSE, with / without",
+                   "-", ratios["ridge"]),
+        _ratio_row(f"distractors degrade {name}'s latent actions", "online probe MSE (paper metric), with / without",
+                   paper_ratio, ratios["online"]),
+        _return_row(f"{lam_label} (decoder on k = {k}) beat a random policy, {down}", returns[method], random,
+                    name, "random"),
+        _return_row(f"{bc_label} beat a random policy, {down}", returns["bc"], random, "BC", "random"),
+        _return_row(f"{bc_label} beat BC on {name}'s latent actions, {down}", returns["bc"], returns[method],
+                    "BC", name)])
+    lam_steps = sorted({r["num_steps"] for rs in premise.values() for r in rs})
+    chance = float(np.mean([r["chance"] for r in premise["with"]]))
+    data = results["datasets"]
+    episodes = len(results["random_policy_returns"])
+    lines = [f"# Main job: distractors and {name}'s latent actions, then the downstream stages", "",
+             f"Datasets: with distractors `{data['with']}`, without `{data['without']}` (the same collection, "
+             f"seeds and budget). {name} ({'/'.join(map(str, lam_steps))} updates per run) trained on both for "
+             f"{_count(len(premise['with']), 'seed')}. Probe MSE on raw actions, mean ± 95% t-interval over seeds; "
+             "ratios of geometric means with a 95% Welch interval on log values. The paper's Fig. 6 values are "
+             "medians over 4 tasks. Verdict: *reproduces* when the intervals separate in the expected direction, "
+             "*within noise* when they overlap (3 seeds or more).", "", "## Verdicts", "", table, ""]
+    if paper_ratio != "-" and ratios["online"].get("n", 0) >= 2:
+        lines += [f"On the paper's metric the interval {'includes' if within else 'excludes'} the paper's "
+                  f"{paper_ratio.split(' ')[0]}.", ""]
+    lines += ["## Latent-action probes", "",
+              f"Held-out ridge probe: fitted on the training split, scored on the eval split (unseen videos); "
+              f"chance (the training mean action): {chance:.2f}. Online probe: the paper's metric, on the training "
+              "batch at the last update.", "",
+              "| condition | seeds | online probe (paper metric) | held-out ridge probe |", "|---|---|---|---|"]
+    lines += [f"| {CONDITION[c]} | {probes[c]['ridge']['n']} | {report.fmt(probes[c]['online'], 2)} | "
+              f"{report.fmt(probes[c]['ridge'], 2)} |" for c in ("with", "without")]
+    lines += ["", "![probes](probes.png)", "", f"## Downstream, {down}", "",
+              f"Each seed's {name} through every stage: BC on its latent actions ({bc_steps} updates), the action "
+              f"decoder on k = {k} labeled trajectories, then {_count(episodes, 'evaluation episode')} "
+              f"({env_cfg.split} videos); BC from scratch on the true actions of every training trajectory "
+              f"({ceiling}) is the ceiling of this data and budget. Returns normalised by the paper's normaliser "
+              f"({norm['paper']:.0f}: BC on the full labeled data) and by the expert's return ({norm['expert']:.0f}); "
+              f"the random policy's interval is over its {_count(episodes, 'episode')}.", "",
+              "| policy | runs | return / paper normaliser | return / expert |", "|---|---|---|---|"]
+    for label, m in ((f"{lam_label} + decoder", method), (bc_label, "bc")):
+        s, x = returns[m], norm["paper"] / norm["expert"]
+        lines.append(f"| {label} | {s['n']} | {report.fmt(s)} | {s['mean'] * x:.3f} |")
+    lines += [f"| random policy | {_count(episodes, 'episode')} | {_fmt_random(random)} | "
+              f"{random['mean'] * norm['paper'] / norm['expert']:.3f} |", "",
+              "![returns](returns.png)", "", "Command:", "", "```", results["command"], "```", ""]
+    report.grouped_bar_plot(os.path.join(out, "probes.png"), ["online probe (paper metric)", "held-out ridge probe"],
+                            {CONDITION[c]: [probes[c]["online"], probes[c]["ridge"]] for c in ("with", "without")},
+                            "probe MSE, raw actions (lower is better)", {"chance (held-out)": chance},
+                            title=f"{name}: latent action -> action")
+    report.bar_plot(os.path.join(out, "returns.png"), [f"BC on {name} latents", "BC on true actions", "random"],
+                    [returns[method], returns["bc"], random], "normalised return (paper's normaliser)",
+                    title=f"{env_cfg.task}, {down}")
     return report.write(os.path.join(out, "results.md"), lines), table

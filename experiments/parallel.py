@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Callable
 
+from absl import flags
 from ml_collections import config_flags
 
 from configs import common, downstream as downstream_configs
@@ -51,6 +52,12 @@ def _override_flag(name: str, template, what: str):
     except (KeyError, ValueError) as e:
         raise SystemExit(f"error: --{name}.KEY=VALUE: {e}") from None
     return config_flags.DEFINE_config_dict(name, template, f"--{name}.KEY=VALUE: a {what} config override")
+
+
+def from_results_flag(results: str, also: str = ""):
+    """An experiment's ``--from_results``: its report written again from ``OUT/<results>`` alone."""
+    return flags.DEFINE_bool("from_results", False, f"write the report again from OUT/{results} alone (no run is read "
+                             f"or trained; the report keeps the command that made the results{also})")
 
 
 def overrides_of(name: str) -> tuple:

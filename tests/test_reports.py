@@ -54,35 +54,53 @@ def test_a_finished_run_is_reused_only_for_the_same_settings(tmp_path):
             run_dir.finished_report(str(tmp_path), {**config, **changed})
 
 
-def _summary(method, seed, online, ret):
-    return {"method": method, "labeled": 4, "seed": seed,
-            "lam": {"num_steps": 1200, "paper_metric": {"online_latent_action_probe_mse": online},
-                    "held_out": {"latent_action_probe": {"mse": online - 1, "chance_mse": 35.2}}},
-            "eval": {"returns": [ret * 823.0] * 10, "seeds": list(range(10)), "normalized_return": ret,
-                     "expert_normalized_return": ret * 823 / 840}}
+def _lam(seed, online, ridge):
+    return {"seed": seed, "online": online, "ridge": ridge, "chance": 35.2, "num_steps": 1500}
 
 
-def test_main_report_names_budgets_and_claims_only_separated_orderings(tmp_path):
-    summaries = [_summary("lapo", s, 30.0 + s, 0.01 * s) for s in range(3)]
-    summaries += [_summary("laom", s, 10.0 + s, 0.01 * s + 0.001) for s in range(3)]
-    env_cfg = SimpleNamespace(task="cheetah-run", preset="scale_easy_video_hard", split="train")
-    path, table = main_report.write(str(tmp_path), summaries, [3.3] * 10, env_cfg, "data/x",
-                                    "python -m experiments.main", bc_steps=1000)
+def _pipeline(method, seed, ret):
+    return {"method": method, "labeled": 4 if method == "lapo" else 32, "seed": seed,
+            "eval": {"normalized_return": ret, "returns": [ret * 840.0] * 10}}
+
+
+def test_main_report_gives_a_verdict_per_effect_from_the_intervals(tmp_path):
+    results = {"datasets": {"with": "data/w", "without": "data/wo"}, "method": "lapo", "rung": "lapo",
+               "labeled": 4, "ceiling_labeled": 32, "downstream_condition": "without", "command": "python -m x",
+               # distractors: held-out 20, 24, 28 against 2, 2.2, 2.4; online 30, 31, 32 against 25, 35, 30
+               "premise": {"with": [_lam(s, 30.0 + s, 20.0 + 4 * s) for s in range(3)],
+                           "without": [_lam(s, o, 2.0 + 0.2 * s) for s, o in enumerate((25.0, 35.0, 30.0))]},
+               # BC on true actions well above the random policy; LAPO's latents level with it
+               "runs": [_pipeline("lapo", s, r) for s, r in enumerate((0.002, 0.010, 0.004))]
+               + [_pipeline("bc", s, r) for s, r in enumerate((0.30, 0.35, 0.40))],
+               "random_policy_returns": [3.0, 4.0, 5.0, 3.5, 4.5, 3.0, 4.0, 5.0, 3.5, 4.5]}
+    env_cfg = SimpleNamespace(task="cheetah-run", preset="vanilla", split="train")
+    path, table = main_report.write(str(tmp_path), results, env_cfg, bc_steps=1000)
+    rows = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): line.rsplit("|", 2)[1].strip()
+            for line in table.splitlines()[2:]}
+    ridge = report.ratio_interval([20, 24, 28], [2.0, 2.2, 2.4])
+    assert ridge["low"] > 1
+    assert rows["distractors degrade LAPO's latent actions", "held-out ridge probe MSE, with / without"] == "reproduces"
+    assert rows["distractors degrade LAPO's latent actions",
+                "online probe MSE (paper metric), with / without"] == "within noise"
+    verdicts = [line.rsplit("|", 2)[1].strip() for line in table.splitlines()[4:]]
+    assert verdicts == ["within noise", "reproduces", "reproduces"]  # LAPO vs random, BC vs random, BC vs LAPO
     text = open(path).read()
-    assert "k = 4 labeled trajectories; 1200 LAM updates per run, 1000 BC updates; 10 evaluation episodes" in text
-    assert "Probe chance (the training mean action, on the eval split): 35.20." in text
-    assert "| LAPO | 3 | 31.00 ± 2.48 |" in table and "| random policy | - | - | - | - | 0.004 |" in table
-    assert "Separated (non-overlapping 95% intervals): LAOM better than LAPO." in text  # online probe
-    assert "- Within noise (intervals overlap, or fewer than 3 seeds): LAPO vs LAOM." in text  # returns
+    assert f"| {report.fmt_ratio(ridge)} | reproduces |" in text and "8.66x (22.09 / 2.55)" in text
+    assert "On the paper's metric the interval excludes the paper's 8.66x." in text  # about 1.04x
+    assert "| with distractors | 3 | 31.00 ± 2.48 | 24.00 ± 9.94 |" in text
+    assert "| random policy | 10 episodes | 0.005 ± 0.001 |" in text  # over episodes: 4.0 / 840
+    assert "BC on its latent actions (1000 updates)" in text
+    assert run_dir.read_json(str(tmp_path / "summaries.json")) == results  # what --from_results rebuilds from
     assert (tmp_path / "returns.png").stat().st_size > 1000 and (tmp_path / "probes.png").stat().st_size > 1000
-    # rliable's estimates beside the t-intervals: online probes 30, 31, 32 (LAPO) and 10, 11, 12 (LAOM)
-    assert "| LAPO | 31.00 [30.00, 32.00] |" in text and "| LAOM | 11.00 [10.00, 12.00] |" in text
-    assert "- P(LAPO better than LAOM) = 0.00 [0.00, 0.00] (every run of one beats every run of the other)" in text
+    # an effect seen the other way round is said so
+    flipped = dict(results, runs=[_pipeline("lapo", s, 0.5 + 0.01 * s) for s in range(3)] + results["runs"][3:])
+    _, table = main_report.write(str(tmp_path), flipped, env_cfg)
+    assert table.splitlines()[-1].endswith("| does not: the opposite, separated |")
 
 
 def test_experiment_configs_list_their_runs_and_budgets_at_small_only():
     from configs import fig9a, main
-    assert main.get_config("small").lam_budget == ("num_steps=1200", "warmup_steps=360")
+    assert main.get_config("small").lam_budget == ("num_steps=1500", "warmup_steps=450")
     assert main.get_config("smoke").lam_budget == () and fig9a.get_config("paper").lam_budget == ()
     rungs = {r.name: r for r in ladder_report.rungs("paper")}
     assert rungs["latent"].overrides == ("model.latent_dim=8192", "max_offset=10")
@@ -90,7 +108,7 @@ def test_experiment_configs_list_their_runs_and_budgets_at_small_only():
     assert ladder_report.rungs("small")[2].overrides == ("model.latent_dim=1024", "max_offset=10")
     fdm = methods.lam_config("laom", "small", overrides=rungs["latent_fdm"].overrides).model  # every key exists
     assert (fdm.latent_dim, fdm.augment, fdm.encoder_norm_out) == (8192, False, True)
-    assert [rung for _, rung in main.get_config("small").lineup] == ["lapo", "augment", "supervision"]
+    assert (main.get_config("small").rung, main.get_config("small").clean_preset) == ("lapo", "vanilla")
 
 
 def _ladder_runs(online, ridge):
