@@ -13,12 +13,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from data_pipeline import collect, dcs  # noqa: E402
-from experiments import runtime  # noqa: E402,F401
+from data_pipeline import collect, env_config
+from experiments import runtime
 
 
 def single_process(preset: str, quality: str, steps: int) -> float:
-    cfg = dcs.EnvConfig(preset=preset, render_quality=quality)
+    cfg = env_config.EnvConfig(preset=preset, render_quality=quality)
     collect.run_episode(cfg, seed=0, num_steps=10)  # warm caches (videos, shaders)
     start = time.perf_counter()
     collect.run_episode(cfg, seed=1, num_steps=steps)
@@ -26,7 +26,7 @@ def single_process(preset: str, quality: str, steps: int) -> float:
 
 
 def parallel(preset: str, steps: int, workers: int) -> float:
-    cfg = dcs.EnvConfig(preset=preset)
+    cfg = env_config.EnvConfig(preset=preset)
     with tempfile.TemporaryDirectory() as staging:
         start = time.perf_counter()
         collect.collect_split(cfg, "train", workers * 2, steps, staging, num_workers=workers)
@@ -34,6 +34,7 @@ def parallel(preset: str, steps: int, workers: int) -> float:
 
 
 def main():
+    runtime.setup()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=os.cpu_count())

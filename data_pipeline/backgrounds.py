@@ -6,6 +6,7 @@ named like the DAVIS videos so DCS's 'train'/'val' lists select them).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -13,10 +14,17 @@ import tempfile
 
 import cv2
 import numpy as np
-from distracting_control.background import DAVIS17_TRAINING_VIDEOS, DAVIS17_VALIDATION_VIDEOS
 
-SPLIT_VIDEOS = {"train": list(DAVIS17_TRAINING_VIDEOS), "eval": list(DAVIS17_VALIDATION_VIDEOS)}
+SPLITS = ("train", "eval")  # DAVIS-2017's training and validation videos
 _IMAGE_EXTS = (".jpg", ".jpeg", ".png")
+
+
+@functools.cache
+def split_videos() -> dict[str, list[str]]:
+    """The DAVIS-2017 video names of each split, as DCS lists them (read when first needed: DCS
+    imports the simulator)."""
+    from distracting_control.background import DAVIS17_TRAINING_VIDEOS, DAVIS17_VALIDATION_VIDEOS
+    return {"train": list(DAVIS17_TRAINING_VIDEOS), "eval": list(DAVIS17_VALIDATION_VIDEOS)}
 
 
 class BackgroundError(ValueError):
@@ -59,9 +67,9 @@ def list_frames(video_dir: str) -> list[str]:
 
 def check_videos(folder: str, split: str, num_videos: int | None) -> list[str]:
     """Returns the videos a split uses, raising a clear error if any are missing or empty."""
-    if split not in SPLIT_VIDEOS:
-        raise BackgroundError(f"unknown video split {split!r}; expected one of {sorted(SPLIT_VIDEOS)}")
-    names = SPLIT_VIDEOS[split]
+    if split not in SPLITS:
+        raise BackgroundError(f"unknown video split {split!r}; expected one of {sorted(SPLITS)}")
+    names = split_videos()[split]
     wanted = len(names) if num_videos is None else num_videos
     if wanted > len(names):
         raise BackgroundError(f"{wanted} background videos requested but the DAVIS-2017 {split} "
@@ -146,7 +154,7 @@ def ensure_procedural_videos(root: str | None = None, seed: int = 0, num_frames:
     os.makedirs(root, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".procedural_", dir=root)
     try:
-        for name in SPLIT_VIDEOS["train"] + SPLIT_VIDEOS["eval"]:
+        for name in split_videos()["train"] + split_videos()["eval"]:
             video = procedural_video(_video_seed(name, seed), num_frames, size)
             os.makedirs(os.path.join(tmp, name))
             for t, frame in enumerate(video):

@@ -16,7 +16,7 @@ import zipfile
 import numpy as np
 from tqdm.auto import tqdm
 
-from data_pipeline import dcs
+from data_pipeline import env_config
 from data_pipeline.rlds_dataset import STEP_KEYS
 from data_pipeline.experts import ExpertPolicy
 
@@ -27,13 +27,14 @@ def episode_seed(base_seed: int, split: str, index: int) -> int:
     return int(np.random.SeedSequence([base_seed, SPLIT_IDS[split], index]).generate_state(1)[0])
 
 
-def run_episode(env_cfg: dcs.EnvConfig, seed: int, num_steps: int) -> dict:
+def run_episode(env_cfg: env_config.EnvConfig, seed: int, num_steps: int) -> dict:
     """One expert episode of ``num_steps`` actions as RLDS-style arrays of length num_steps + 1.
 
     Step t holds observation o_t, the action taken in it and the reward that followed; the last
     step holds the final observation with a zero action (RLDS convention).
     """
     policy = ExpertPolicy(env_cfg.task)
+    from data_pipeline import dcs  # the simulator: imported where an episode runs
     env = dcs.make_env(env_cfg, seed)
     n = num_steps + 1
     out = dict(image=np.zeros((n, env_cfg.image_size, env_cfg.image_size, 3), np.uint8),
@@ -116,15 +117,15 @@ def missing_episodes(staging_dir: str, split: str, num_episodes: int) -> list[in
     return todo
 
 
-def collect_split(env_cfg: dcs.EnvConfig, split: str, num_episodes: int, num_steps: int, staging_dir: str,
+def collect_split(env_cfg: env_config.EnvConfig, split: str, num_episodes: int, num_steps: int, staging_dir: str,
                   base_seed: int = 0, num_workers: int = 1) -> list[float]:
     """Collects episodes 0..num_episodes-1 of a split (skipping those already staged)."""
     env_cfg.validate()
     if split not in SPLIT_IDS:
         raise ValueError(f"unknown split {split!r}; expected one of {sorted(SPLIT_IDS)}")
     os.makedirs(os.path.join(staging_dir, split), exist_ok=True)
-    if dcs.PRESETS[env_cfg.preset].num_videos != 0:
-        dcs.background_folder(env_cfg)  # fail fast (and generate procedural videos once) before forking
+    if env_config.PRESETS[env_cfg.preset].num_videos != 0:
+        env_config.background_folder(env_cfg)  # fail fast (and generate procedural videos once) before forking
     todo = missing_episodes(staging_dir, split, num_episodes)
     jobs = [(env_cfg, split, i, episode_seed(base_seed, split, i), num_steps, staging_dir) for i in todo]
     bar = tqdm(total=num_episodes, initial=num_episodes - len(todo), desc=f"collect {split}", unit="ep")

@@ -1,4 +1,5 @@
-"""Distracting Control Suite environments on dm_control with MuJoCo >= 3 and fast rendering.
+"""Distracting Control Suite environments on dm_control with MuJoCo >= 3 and fast rendering (the
+settings, without the simulator, are in ``env_config``).
 
 Composes dm_control with distracting_control's camera and colour wrappers and a background
 wrapper adapted to MuJoCo 3 (``tex_rgb`` became ``tex_data``) whose sky texture size is an
@@ -6,77 +7,17 @@ option: DCS hard-codes 800x800, whose per-step upload caps rendering at ~26 step
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 
 import numpy as np
 
 from data_pipeline import backgrounds
+from data_pipeline.env_config import PRESETS, RENDER_QUALITY, TASKS, EnvConfig, background_folder
 from dm_control import suite
 from dm_control.mujoco.wrapper import mjbindings
 from dm_control.suite.wrappers import pixels
 from distracting_control import background, camera, color, suite_utils
-
-TASKS = {
-    "cheetah-run": ("cheetah", "run"),
-    "walker-run": ("walker", "run"),
-    "hopper-hop": ("hopper", "hop"),
-    "humanoid-walk": ("humanoid", "walk"),
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class Preset:
-    camera_scale: float  # 0 disables the camera distractor
-    color_scale: float  # 0 disables the colour distractor
-    num_videos: int | None  # 0: no background video; None: every video of the split
-    dynamic: bool = True
-
-
-PRESETS = {
-    "vanilla": Preset(0.0, 0.0, 0, dynamic=False),
-    "easy": Preset(0.1, 0.1, 4),
-    "medium": Preset(0.2, 0.2, 8),
-    "hard": Preset(0.3, 0.3, None),
-    # The paper's setting: mild camera shake and colour change, all DAVIS train videos, dynamic.
-    "scale_easy_video_hard": Preset(0.1, 0.1, None),
-}
-
-# MuJoCo offscreen quality: shadows and multisampling dominate software (EGL/llvmpipe) cost.
-RENDER_QUALITY = {
-    "paper": dict(shadowsize=2048, offsamples=4),
-    "medium": dict(shadowsize=512, offsamples=0),
-    "fast": dict(shadowsize=0, offsamples=0),
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class EnvConfig:
-    task: str = "cheetah-run"
-    preset: str = "scale_easy_video_hard"
-    split: str = "train"  # which background videos: 'train' or 'eval' (unseen)
-    image_size: int = 64
-    camera_id: int = 0
-    sky_size: int = 128
-    render_quality: str = "fast"
-    davis_path: str | None = None  # None: procedural videos
-    procedural_seed: int = 0
-    procedural_frames: int = 48
-
-    def validate(self) -> "EnvConfig":
-        _check_choice("task", self.task, TASKS)
-        _check_choice("preset", self.preset, PRESETS)
-        _check_choice("split", self.split, backgrounds.SPLIT_VIDEOS)
-        _check_choice("render_quality", self.render_quality, RENDER_QUALITY)
-        if self.image_size < 8 or self.sky_size < 8:
-            raise ValueError(f"image_size and sky_size must be >= 8, got {self.image_size}, {self.sky_size}")
-        return self
-
-
-def _check_choice(what, value, options):
-    if value not in options:
-        raise ValueError(f"unknown {what} {value!r}; expected one of {sorted(options)}")
 
 
 @functools.lru_cache(maxsize=8)
@@ -128,13 +69,6 @@ class BackgroundEnv(background.DistractingBackgroundEnv):
             with self._env.physics.contexts.gl.make_current() as ctx:
                 ctx.call(mjbindings.mjlib.mjr_uploadTexture, self._env.physics.model.ptr,
                          self._env.physics.contexts.mujoco.ptr, background.SKY_TEXTURE_INDEX)
-
-
-def background_folder(cfg: EnvConfig) -> str:
-    if cfg.davis_path:
-        return backgrounds.resolve_davis_path(cfg.davis_path)
-    return backgrounds.ensure_procedural_videos(seed=cfg.procedural_seed, num_frames=cfg.procedural_frames,
-                                                size=cfg.sky_size)
 
 
 def make_env(cfg: EnvConfig, seed: int):

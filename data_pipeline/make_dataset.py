@@ -6,7 +6,7 @@ import glob
 import os
 import shutil
 
-from data_pipeline import backgrounds, collect, dcs, rlds_dataset
+from data_pipeline import backgrounds, collect, env_config, rlds_dataset
 from data_pipeline.experts import ExpertPolicy
 from lam_jax.training import run_dir
 
@@ -19,13 +19,13 @@ def dataset_name(cfg) -> str:
     return cfg.get("name") or f"{cfg.env.task}_{cfg.env.preset}_{cfg.env.image_size}px{davis}{suffix}"
 
 
-def _settings(cfg, env_cfg: dcs.EnvConfig) -> dict:
+def _settings(cfg, env_cfg: env_config.EnvConfig) -> dict:
     # What makes two datasets the same; stored in the metadata and checked on reuse.
     return {"env": dataclasses.asdict(env_cfg), "num_train": cfg.num_train, "num_eval": cfg.num_eval,
             "num_steps": cfg.num_steps, "seed": cfg.seed}
 
 
-def validate(cfg, env_cfg: dcs.EnvConfig) -> None:
+def validate(cfg, env_cfg: env_config.EnvConfig) -> None:
     """Every setting checked, and the background videos found (or generated), before anything is written."""
     env_cfg.validate()
     counts = {"num_train": (cfg.num_train, 1), "num_eval": (cfg.num_eval, 0), "num_steps": (cfg.num_steps, 1),
@@ -33,11 +33,11 @@ def validate(cfg, env_cfg: dcs.EnvConfig) -> None:
     for name, (value, low) in counts.items():
         if value < low:
             raise ValueError(f"config.{name} must be >= {low}, got {value}")
-    if dcs.PRESETS[env_cfg.preset].num_videos != 0:
-        folder = dcs.background_folder(env_cfg)
+    if env_config.PRESETS[env_cfg.preset].num_videos != 0:
+        folder = env_config.background_folder(env_cfg)
         for split, n in (("train", cfg.num_train), ("eval", cfg.num_eval)):
             if n:
-                backgrounds.check_videos(folder, split, dcs.PRESETS[env_cfg.preset].num_videos)
+                backgrounds.check_videos(folder, split, env_config.PRESETS[env_cfg.preset].num_videos)
 
 
 def _remove_stale_builds(data_dir: str, name: str) -> None:
@@ -62,7 +62,7 @@ class StagedSource:
 
 def build_dataset(cfg) -> str:
     """Returns the path of the built dataset, collecting and building only what is missing."""
-    env_cfg = dcs.EnvConfig(**cfg.env)
+    env_cfg = env_config.EnvConfig(**cfg.env)
     validate(cfg, env_cfg)
     name = dataset_name(cfg)
     path = rlds_dataset.dataset_dir(cfg.data_dir, name)
@@ -80,7 +80,7 @@ def build_dataset(cfg) -> str:
         if n:
             collect.collect_split(env_cfg, split, n, cfg.num_steps, staging, cfg.seed, cfg.num_workers)
 
-    domain, task = dcs.TASKS[env_cfg.task]
+    domain, task = env_config.TASKS[env_cfg.task]
     policy = ExpertPolicy(env_cfg.task)
     metadata = {"settings": settings, "domain": domain, "task": task, "preset": env_cfg.preset,
                 "state_keys": policy.obs_keys, "episode_length": cfg.num_steps + 1,

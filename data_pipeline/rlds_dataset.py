@@ -103,7 +103,7 @@ def write_dataset(path: str, split_sizes: dict[str, int], shapes: dict, metadata
              for split, n in split_sizes.items() if n]
     name = os.path.basename(os.path.dirname(path))
     dims = {k: shapes[k] for k in ("image_size", "state_dim", "action_dim")}
-    with shard_writer.exclusive(folder):
+    with run_dir.exclusive(folder):
         run_dir.claim_settings(folder, CLAIM_FILE, claim if claim is not None else metadata.get("settings", {}),
                                     "an unfinished write")
         split_bytes = shard_writer.write_splits(folder, DATASET_NAME, functools.partial(rlds_features, **dims),

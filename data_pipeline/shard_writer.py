@@ -27,7 +27,7 @@ import traceback
 
 from tqdm.auto import tqdm
 
-from lam_jax.training.run_dir import LOCK_FILE, exclusive, write_json  # noqa: F401 (exclusive: one writer per folder)
+from lam_jax.training.run_dir import LOCK_FILE, write_json
 
 SHARD_BYTES = 1 << 28  # raw bytes of examples per shard: 250 shards for the 61 GB split, enough to share among writers
 PROGRESS_DIR = ".shards_done"  # inside the unfinished folder; removed when the dataset is complete

@@ -2,12 +2,11 @@
 
   python -m experiments.bc --config=configs/downstream.py:small --lam=runs/x/lam --out=runs/x/actor
 """
-from experiments import runtime  # noqa: F401
 
-from absl import app, flags  # noqa: E402
+from absl import flags
 
-from experiments import stage_flags  # noqa: E402
-from lam_jax.stages import downstream  # noqa: E402
+from experiments import runtime, stage_flags
+from lam_jax.stages import downstream
 
 _LAM = flags.DEFINE_string("lam", "", "pretraining run folder")
 
@@ -21,4 +20,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run(main)

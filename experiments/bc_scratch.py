@@ -3,12 +3,11 @@
   python -m experiments.bc_scratch --config=configs/downstream.py:small --dataset=DATA --labeled=4 \
       --out=runs/x/bc_actor
 """
-from experiments import runtime  # noqa: F401
 
-from absl import app, flags  # noqa: E402
+from absl import flags
 
-from experiments import stage_flags  # noqa: E402
-from lam_jax.stages import downstream  # noqa: E402
+from experiments import runtime, stage_flags
+from lam_jax.stages import downstream
 
 _LABELED = flags.DEFINE_integer("labeled", 4, "labeled trajectories k")
 
@@ -22,4 +21,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run(main)

@@ -3,12 +3,11 @@
   python -m experiments.collect_dataset --config=configs/collect.py:small
   python -m experiments.collect_dataset --config=configs/collect.py:small --config.env.davis_path=/data/DAVIS
 """
-from experiments import runtime  # noqa: F401  (before the libraries it configures)
 
-from absl import app  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+from ml_collections import config_flags
 
-from data_pipeline.make_dataset import build_dataset  # noqa: E402
+from data_pipeline.make_dataset import build_dataset
+from experiments import runtime
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/collect.py:small", "collection config")
 
@@ -20,4 +19,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run(main)

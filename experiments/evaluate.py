@@ -9,13 +9,11 @@ with --config.eval.split=eval. Writes {actor}/eval.json (or --out).
 import json
 import os
 
-from experiments import runtime  # noqa: F401
+from absl import flags
 
-from absl import app, flags  # noqa: E402
-
-from lam_jax.data.episodes import DatasetEpisodes  # noqa: E402
-from experiments import stage_flags  # noqa: E402
-from lam_jax.stages import downstream  # noqa: E402
+from lam_jax.data.episodes import DatasetEpisodes
+from experiments import runtime, stage_flags
+from lam_jax.stages import downstream
 
 _ACTOR = flags.DEFINE_string("actor", "", "actor folder")
 _DECODER = flags.DEFINE_string("decoder", "", "decoder folder (omit for IDM and BC actors)")
@@ -37,4 +35,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run(main)

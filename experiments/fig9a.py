@@ -8,15 +8,13 @@ Writes results.json, fig9a.md (mean ± 95% CI over seeds) and fig9a.png; finishe
 import os
 import sys
 
-from experiments import runtime  # noqa: F401
+from absl import flags
+from ml_collections import config_flags
 
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from experiments import fig9a_report, parallel  # noqa: E402
-from configs import fig9a as fig9a_config  # noqa: E402
-from experiments import datasets  # noqa: E402
-from lam_jax.training import run_dir  # noqa: E402
+from experiments import fig9a_report, parallel
+from configs import fig9a as fig9a_config
+from experiments import datasets, runtime
+from lam_jax.training import run_dir
 
 _LABELED = flags.DEFINE_list("labeled", "2,4,8,16", "label budgets k")
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
@@ -55,4 +53,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run(main)

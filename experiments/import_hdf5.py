@@ -7,11 +7,11 @@
 --eval and --labeled default to the files beside --train with the released names; an
 interrupted import (even kill -9) continues where it stopped when run again.
 """
-from experiments import runtime  # noqa: F401  (before the libraries it configures)
 
-from absl import app, flags  # noqa: E402
+from absl import flags
 
-from data_pipeline.import_hdf5 import import_release  # noqa: E402
+from data_pipeline.import_hdf5 import import_release
+from experiments import runtime
 
 _TRAIN = flags.DEFINE_string("train", None, "the released training file (...-64px-5k.hdf5)")
 _EVAL = flags.DEFINE_string("eval", None, "the eval file (default: the one beside --train; '' for none)")
@@ -31,4 +31,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run(main)

@@ -17,15 +17,13 @@ import copy
 import os
 import sys
 
-from experiments import runtime  # noqa: F401
+from absl import app, flags
+from ml_collections import config_flags
 
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from configs import ladder as ladder_config  # noqa: E402
-from experiments import cost, ladder_report, parallel  # noqa: E402
-from experiments import datasets  # noqa: E402
-from lam_jax.training import run_dir  # noqa: E402
+from configs import ladder as ladder_config
+from experiments import cost, ladder_report, parallel, runtime
+from experiments import datasets
+from lam_jax.training import run_dir
 
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
 _VARIANT = flags.DEFINE_string("variant", "small", "LAM config variant")
@@ -123,4 +121,4 @@ def _clean_dataset() -> str:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run(main)

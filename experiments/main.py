@@ -20,19 +20,16 @@ import copy
 import os
 import sys
 
-from experiments import runtime  # noqa: F401
+import numpy as np
+from absl import flags
+from ml_collections import config_flags
 
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from configs import collect as collect_configs  # noqa: E402
-from configs import main as main_config  # noqa: E402
-from data_pipeline import vec_env  # noqa: E402
-from experiments import datasets, ladder_report, main_report, parallel  # noqa: E402
-from lam_jax.data.episodes import DatasetEpisodes  # noqa: E402
-from lam_jax.stages import downstream, pipeline  # noqa: E402
-from lam_jax.training import run_dir  # noqa: E402
+from configs import collect as collect_configs
+from configs import main as main_config
+from experiments import datasets, ladder_report, main_report, parallel, runtime
+from lam_jax.data.episodes import DatasetEpisodes
+from lam_jax.stages import downstream, pipeline
+from lam_jax.training import run_dir
 
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
 _LABELED = flags.DEFINE_integer("labeled", 4, "labeled trajectories k of the action decoder")
@@ -122,6 +119,7 @@ def _random_policy(path: str, env_cfg, action_dim: int, dcfg) -> list[float]:
     """A uniformly random policy's returns in the evaluation setting, measured once and kept in ``path``:
     actions ~ U[-1, 1]^A from a fixed generator (the same numbers every run)."""
     if not os.path.exists(path):
+        from data_pipeline import vec_env  # the simulator: imported only to evaluate
         seeds, rng = [dcfg.eval.seed + i for i in range(dcfg.eval.episodes)], np.random.default_rng(0)
         returns = vec_env.run_episodes(lambda obs: rng.uniform(-1, 1, (len(obs), action_dim)), env_cfg, seeds, 1,
                                        dcfg.eval.workers, dcfg.eval.max_steps or None, progress=False)
@@ -130,4 +128,4 @@ def _random_policy(path: str, env_cfg, action_dim: int, dcfg) -> list[float]:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run(main)

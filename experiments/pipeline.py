@@ -9,15 +9,13 @@ The dataset is --dataset, or the one --collect describes (built once, then reuse
 """
 import json
 
-from experiments import runtime  # noqa: F401
+from absl import flags
+from ml_collections import config_flags
 
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from experiments import parallel  # noqa: E402
-from lam_jax import methods  # noqa: E402
-from experiments import datasets  # noqa: E402
-from lam_jax.stages import pipeline  # noqa: E402
+from experiments import parallel, runtime
+from lam_jax import methods
+from experiments import datasets
+from lam_jax.stages import pipeline
 
 _METHOD = flags.DEFINE_enum("method", None, list(methods.METHODS), "method")
 _LABELED = flags.DEFINE_integer("labeled", 4, "labeled trajectories k")
@@ -45,4 +43,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run(main)

@@ -11,13 +11,12 @@ import json
 import os
 import sys
 
-from experiments import runtime  # noqa: F401  (before the libraries it configures)
+from absl import flags
+from ml_collections import config_flags
 
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from lam_jax.devices import sharding  # noqa: E402
-from lam_jax.stages import pretrain  # noqa: E402
+from lam_jax.devices import sharding
+from lam_jax.stages import pretrain
+from experiments import runtime
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "LAM config, e.g. configs/laom.py:smoke")
 flags.mark_flag_as_required("config")
@@ -34,4 +33,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run(main)

@@ -4,12 +4,11 @@
 """
 import json
 
-from experiments import runtime  # noqa: F401
+from absl import app
+from ml_collections import config_flags
 
-from absl import app  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from lam_jax.stages import probe  # noqa: E402
+from lam_jax.stages import probe
+from experiments import runtime
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/probe.py", "probe config")
 
@@ -23,4 +22,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run(main)

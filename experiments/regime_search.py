@@ -12,15 +12,13 @@ import copy
 import os
 import sys
 
-from experiments import runtime  # noqa: F401
+from absl import app, flags
+from ml_collections import config_flags
 
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from configs import common, regime_search as search_config  # noqa: E402
-from experiments import ladder_report, parallel, regime_report, regime_trend  # noqa: E402
-from experiments import datasets  # noqa: E402
-from lam_jax.training import run_dir  # noqa: E402
+from configs import common, regime_search as search_config
+from experiments import ladder_report, parallel, regime_report, regime_trend, runtime
+from experiments import datasets
+from lam_jax.training import run_dir
 
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
 _ARMS = flags.DEFINE_list("arms", "", "a subset of arms by name (default: all)")
@@ -70,4 +68,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run(main)

@@ -3,12 +3,14 @@ MUJOCO_GL=egl unless set, 95% of an accelerator's memory for JAX (XLA_PYTHON_CLI
 default 75%), and one line instead of a traceback for errors that say everything (an interruption
 after saving, a checkpoint that cannot be written or read, a bad released file).
 
-Import it before the libraries it configures; the library never imports it, so importing lam_jax or
-data_pipeline changes nothing global. Third-party start-up noise is silenced at its source (our own
-progress bars and errors stay; LAM_JAX_VERBOSE=1 shows everything). Compiled programs are cached on
-disk in $LAM_JAX_CACHE/xla (default ~/.cache/lam_jax/xla), so a resumed run or a later stage of the
-same model starts without recompiling; JAX_COMPILATION_CACHE_DIR overrides the place,
-LAM_JAX_COMPILE_CACHE=0 turns it off.
+An entry point ends with ``runtime.run(main)``: ``setup()``, then absl's ``app.run``, so that flag
+errors are one line too. Importing this module changes nothing, nor does importing lam_jax or
+data_pipeline: the simulator (which reads MUJOCO_GL when it is imported) is imported only where an
+environment is built, and JAX reads its memory fraction when its first device is made. Third-party
+start-up noise is silenced at its source (our own progress bars and errors stay; LAM_JAX_VERBOSE=1
+shows everything). Compiled programs are cached on disk in $LAM_JAX_CACHE/xla (default
+~/.cache/lam_jax/xla), so a resumed run or a later stage of the same model starts without
+recompiling; JAX_COMPILATION_CACHE_DIR overrides the place, LAM_JAX_COMPILE_CACHE=0 turns it off.
 """
 import ast
 import logging
@@ -18,21 +20,46 @@ import threading
 import traceback
 import warnings
 
-if not os.environ.get("LAM_JAX_VERBOSE"):
+
+def run(main) -> None:
+    """An entry point's last line: the process set up, then ``main`` under absl's flag parsing."""
+    from absl import app
+    setup()
+    app.run(main)
+
+
+def setup() -> None:
+    """Environment variables, log levels, the compile cache and the error hooks (idempotent)."""
+    if not os.environ.get("LAM_JAX_VERBOSE"):
+        _quiet()
+    absl = logging.getLogger("absl")
+    if not any(isinstance(f, _DropKnownNoise) for f in absl.filters):
+        absl.addFilter(_DropKnownNoise())
+    os.environ.setdefault("MUJOCO_GL", "egl")  # dm_control picks its GL backend when it is imported
+    # JAX takes 75% of an accelerator's memory by default; the paper's regime keeps a 61.5 GB dataset
+    # in device memory beside training, which an 80 GB card holds only with more.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.95")
+    if os.environ.get("LAM_JAX_COMPILE_CACHE", "1") != "0":
+        _compile_cache()
+    sys.excepthook = _one_line_errors
+    threading.excepthook = _thread_errors
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # orbax's failed writer tasks, already reported
+
+
+def _quiet() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow, if TFDS finds one
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     warnings.filterwarnings("ignore", message=".*Gym has been unmaintained.*")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     for name in ("absl", "orbax", "jax._src.distributed", "tensorflow_datasets"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    try:
-        from absl import logging as absl_logging
-        absl_logging.set_verbosity(absl_logging.WARNING)
+    from absl import logging as absl_logging
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    try:  # gym (imported by distracting_control) prints an "unmaintained" notice from this table at import
+        import gym_notices.notices as gym_notices
+        gym_notices.notices.clear()
     except ImportError:
         pass
-
-# dm_control picks its GL backend when it is imported; headless EGL is the fast default.
-os.environ.setdefault("MUJOCO_GL", "egl")
 
 
 class _DropKnownNoise(logging.Filter):
@@ -45,22 +72,17 @@ class _DropKnownNoise(logging.Filter):
         return not any(k in record.getMessage() for k in self.KNOWN)
 
 
-logging.getLogger("absl").addFilter(_DropKnownNoise())
-
-try:  # gym (imported by distracting_control) prints an "unmaintained" notice from this table at import
-    import gym_notices.notices as _gym_notices
-    _gym_notices.notices.clear()
-except ImportError:
-    pass
-
-# JAX takes 75% of an accelerator's memory by default; the paper's regime keeps a 61.5 GB dataset
-# in device memory beside training, which an 80 GB card holds only with more.
-os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.95")
-
-if os.environ.get("LAM_JAX_COMPILE_CACHE", "1") != "0":
+def _compile_cache() -> None:
+    """Set for this process's JAX (imported already: the entry points import the library first) and
+    for the processes it starts."""
     cache_root = os.environ.get("LAM_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "lam_jax"))
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(cache_root, "xla"))
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
+    if "jax" in sys.modules:
+        import jax
+        jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+        jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                          float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
 
 
 # Errors whose message says everything: one line, no traceback.
@@ -110,7 +132,6 @@ def _one_line_errors(kind, value, tb):
         os._exit(1)
 
 
-sys.excepthook = _one_line_errors
 _warned_tensorboard = []
 
 
@@ -126,7 +147,3 @@ def _thread_errors(args):
             sys.stderr.flush()
         return
     threading.__excepthook__(args)
-
-
-threading.excepthook = _thread_errors
-logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # orbax's failed writer tasks, already reported

@@ -9,16 +9,14 @@ import itertools
 import os
 import sys
 
-from experiments import runtime  # noqa: F401
+from absl import flags
+from ml_collections import config_flags
 
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from lam_jax import methods  # noqa: E402
-from experiments import parallel, sweep_report  # noqa: E402
-from experiments import datasets  # noqa: E402
-from lam_jax.stages import pipeline  # noqa: E402
-from lam_jax.training import run_dir  # noqa: E402
+from lam_jax import methods
+from experiments import parallel, runtime, sweep_report
+from experiments import datasets
+from lam_jax.stages import pipeline
+from lam_jax.training import run_dir
 
 _METHODS = flags.DEFINE_list("methods", "lapo,laom,laom_labels,idm,bc", "methods")
 _LABELED = flags.DEFINE_list("labeled", "2,4,8", "label budgets k")
@@ -49,4 +47,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run(main)

@@ -19,9 +19,9 @@ def test_procedural_video_is_deterministic_dynamic_and_seed_dependent():
 
 def test_procedural_folder_has_davis_layout(tmp_path):
     folder = backgrounds.ensure_procedural_videos(str(tmp_path), seed=0, num_frames=3, size=16)
-    assert backgrounds.check_videos(folder, "train", None) == backgrounds.SPLIT_VIDEOS["train"]
+    assert backgrounds.check_videos(folder, "train", None) == backgrounds.split_videos()["train"]
     assert len(backgrounds.check_videos(folder, "eval", None)) == 30
-    assert not set(backgrounds.SPLIT_VIDEOS["train"]) & set(backgrounds.SPLIT_VIDEOS["eval"])
+    assert not set(backgrounds.split_videos()["train"]) & set(backgrounds.split_videos()["eval"])
     assert len(backgrounds.list_frames(os.path.join(folder, "bear"))) == 3
     # Second call reuses the finished folder.
     assert backgrounds.ensure_procedural_videos(str(tmp_path), seed=0, num_frames=3, size=16) == folder
@@ -31,7 +31,7 @@ def test_bad_davis_folders_give_clear_errors(tmp_path):
     with pytest.raises(backgrounds.BackgroundError, match="does not exist"):
         backgrounds.resolve_davis_path(str(tmp_path / "nope"))
     davis = tmp_path / "DAVIS" / "JPEGImages" / "480p"
-    for name in backgrounds.SPLIT_VIDEOS["train"][:5]:
+    for name in backgrounds.split_videos()["train"][:5]:
         (davis / name).mkdir(parents=True)
         (davis / name / "00000.jpg").write_bytes(b"")
     folder = backgrounds.resolve_davis_path(str(tmp_path / "DAVIS"))

@@ -98,7 +98,8 @@ def test_unverified_and_non_finite_checkpoints(tmp_path, monkeypatch):
 
 
 FULL_DISK = """
-from experiments import runtime  # as every entry point does
+from experiments import runtime
+runtime.setup()  # as every entry point does
 import resource, signal
 from configs import common, lapo
 from lam_jax.data.episodes import synthetic_episodes

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from data_pipeline import collect, dcs, rlds_dataset
+from data_pipeline import backgrounds, collect, dcs, rlds_dataset
 from data_pipeline.make_dataset import build_dataset, dataset_name
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,7 +43,7 @@ def test_round_trip_collect_tfds_read(collect_config):
             assert meta["index"] == i and meta["seed"] == collect.episode_seed(cfg.seed, split, i)
             assert meta["domain"] == "cheetah" and meta["difficulty"] == "scale_easy_video_hard"
             assert np.isclose(meta["return"], ep["reward"].sum())
-            videos = collect.dcs.backgrounds.SPLIT_VIDEOS[split]
+            videos = backgrounds.split_videos()[split]
             assert meta["background_video"] in videos
     # The stored episode is exactly what a fresh rollout with its seed produces.
     fresh = collect.run_episode(_env_cfg(cfg), collect.episode_seed(cfg.seed, "train", 1), cfg.num_steps)
@@ -165,15 +165,14 @@ def test_failed_collection_does_not_block_the_corrected_one(collect_config):
 
 def test_davis_frames_of_any_colour_mode_become_rgb(tmp_path):
     from PIL import Image
-    from data_pipeline import backgrounds
     davis = tmp_path / "DAVIS" / "JPEGImages" / "480p"
     modes = {"L": 100, "RGBA": (10, 20, 30, 40), "P": 3, "I;16": 4000, "RGB": (1, 2, 3)}
-    for i, name in enumerate(backgrounds.SPLIT_VIDEOS["train"]):
+    for i, name in enumerate(backgrounds.split_videos()["train"]):
         (davis / name).mkdir(parents=True)
         mode = list(modes)[i % len(modes)]
         ext = "jpg" if mode in ("L", "RGB") else "png"
         Image.new(mode, (48, 32), modes[mode]).save(davis / name / f"00000.{ext}")
-    for name in backgrounds.SPLIT_VIDEOS["train"][:5]:
+    for name in backgrounds.split_videos()["train"][:5]:
         frame_path = next((davis / name).iterdir())
         frame = backgrounds.read_rgb(str(frame_path))
         assert frame.shape == (32, 48, 3) and frame.dtype == np.uint8, frame_path

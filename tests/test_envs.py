@@ -19,7 +19,7 @@ def test_presets_render_distinct_distractors():
     assert vanilla.shape == (6, 64, 64, 3) and vanilla.dtype == np.uint8 and video == ""
     distracted = {p: _frames(p, seed=0) for p in ("easy", "medium", "scale_easy_video_hard")}
     for preset, (frames, video) in distracted.items():
-        assert video in backgrounds.SPLIT_VIDEOS["train"], preset
+        assert video in backgrounds.split_videos()["train"], preset
         assert np.abs(frames.astype(int) - vanilla).mean() > 15, preset  # background replaced
     # Dynamic distractors: the background video plays, so frames change even with a still agent.
     frames, _ = distracted["scale_easy_video_hard"]
@@ -32,7 +32,7 @@ def test_presets_render_distinct_distractors():
 
 def test_eval_split_uses_unseen_videos():
     videos = {_frames("scale_easy_video_hard", seed=s, steps=0, split="eval")[1] for s in range(3)}
-    assert videos <= set(backgrounds.SPLIT_VIDEOS["eval"])
+    assert videos <= set(backgrounds.split_videos()["eval"])
 
 
 def test_same_seed_renders_identically():

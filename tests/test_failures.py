@@ -51,7 +51,7 @@ def test_bad_stage_settings_write_nothing(lam_32px, tmp_path):
 
 def test_a_failed_episode_write_leaves_no_partial_file(tmp_path, monkeypatch):
     cfg = collect_configs.get_config("smoke")
-    env_cfg = collect.dcs.EnvConfig(**cfg.env)
+    env_cfg = collect.env_config.EnvConfig(**cfg.env)
 
     def full_disk(f, **arrays):
         f.write(b"half an episode")

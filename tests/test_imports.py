@@ -41,7 +41,8 @@ def test_importing_the_library_changes_nothing_global():
 
 
 def test_the_entry_points_set_up_the_process():
-    got = _probe("experiments.runtime, experiments.stage_flags")
+    assert _probe("experiments.runtime")["env"] == {k: None for k in OURS}  # importing it changes nothing
+    got = _probe("experiments.runtime, experiments.stage_flags; experiments.runtime.setup()")
     assert got["env"]["MUJOCO_GL"] == "egl" and got["env"]["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.95"
     assert {"config", "dataset", "out"} <= set(got["flags"])
     assert not got["excepthook"] and not got["thread_hook"] and got["absl_filters"] == 1
@@ -78,3 +79,19 @@ def test_training_and_reading_data_import_no_simulator_and_no_plotting():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+ENTRY_POINTS = ("main", "collect_dataset", "pretrain", "evaluate", "ladder", "import_hdf5")
+
+
+def test_entry_points_import_nothing_their_setup_must_precede():
+    """``runtime.run(main)`` sets MUJOCO_GL and JAX's memory fraction after the entry point's imports:
+    those must not import the simulator nor make a JAX device."""
+    code = ("import sys, json, importlib\nfrom jax._src import xla_bridge\nimportlib.import_module(sys.argv[1])\n"
+            "print(json.dumps([m for m in ('dm_control', 'gym', 'mujoco') if m in sys.modules] "
+            "+ (['a JAX backend'] if xla_bridge.backends_are_initialized() else [])))")
+    for name in ENTRY_POINTS:
+        out = subprocess.run([sys.executable, "-c", code, f"experiments.{name}"], cwd=REPO, capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert json.loads(out.stdout.strip().splitlines()[-1]) == [], name

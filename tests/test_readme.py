@@ -71,7 +71,7 @@ def _fake_davis(root: str) -> str:
     from data_pipeline import backgrounds
     folder = os.path.join(root, "DAVIS", "JPEGImages", "480p")
     for split in ("train", "eval"):
-        for i, name in enumerate(backgrounds.SPLIT_VIDEOS[split]):
+        for i, name in enumerate(backgrounds.split_videos()[split]):
             os.makedirs(os.path.join(folder, name), exist_ok=True)
             for t in range(2):
                 Image.new("RGB", (40, 30), (7 * i % 255, 40 * t, 90)).save(os.path.join(folder, name, f"{t:05d}.jpg"))

@@ -241,10 +241,10 @@ def test_a_resumed_import_with_other_shard_sizes_loses_nothing(release, tmp_path
 
 
 def test_a_second_writer_stops_at_once(tmp_path):
-    from data_pipeline import shard_writer
-    with shard_writer.exclusive(str(tmp_path)):
+    from lam_jax.training import run_dir
+    with run_dir.exclusive(str(tmp_path)):
         with pytest.raises(RuntimeError, match=rf"another process \(pid {os.getpid()} on \S+\) is writing"):
-            with shard_writer.exclusive(str(tmp_path)):
+            with run_dir.exclusive(str(tmp_path)):
                 pass
 
 

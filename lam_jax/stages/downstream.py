@@ -17,7 +17,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from data_pipeline import dcs, vec_env
+from data_pipeline import env_config
 from data_pipeline.experts import PAPER_BC_RETURNS, REFERENCE_RETURNS
 from lam_jax.models import lams, nets
 from lam_jax.models.policy_nets import ActionDecoder, Actor
@@ -27,7 +27,7 @@ from lam_jax.training.restore import check_frames, load_lam
 from lam_jax.training.supervised import check_settings, fit
 
 
-def eval_env(metadata: dict, dcfg) -> dcs.EnvConfig:
+def eval_env(metadata: dict, dcfg) -> env_config.EnvConfig:
     """The environment a policy trained on a dataset is evaluated in: the dataset's task and
     distractors on ``dcfg.eval.split``'s videos, from ``eval.davis_path`` if given. The paper's
     released files were rendered on DAVIS, which they do not name: they need ``eval.davis_path``
@@ -40,7 +40,7 @@ def eval_env(metadata: dict, dcfg) -> dcs.EnvConfig:
         raise ValueError("the paper's released data was rendered on DAVIS videos: evaluate with "
                          "--config.eval.davis_path=/path/to/DAVIS (or --config.eval.allow_procedural=True to "
                          "score on procedural videos, which the policy never saw)")
-    return dcs.EnvConfig(**env)
+    return env_config.EnvConfig(**env)
 
 
 def steps(stage_cfg, source) -> int:
@@ -180,15 +180,16 @@ def load_policy(actor_dir: str, decoder_dir: str | None = None, actor: Actor | N
     return (lambda obs: np.asarray(policy(state, obs))), actor_arch["frame_stack"]
 
 
-def normalizers(env_cfg: dcs.EnvConfig) -> dict:
+def normalizers(env_cfg: env_config.EnvConfig) -> dict:
     """The paper's (BC on the full labeled data; its distractor numbers for every distracting preset)
     and the expert's reference return."""
     setting = "vanilla" if env_cfg.preset == "vanilla" else "distractors"
     return {"paper": PAPER_BC_RETURNS[setting][env_cfg.task], "expert": REFERENCE_RETURNS[env_cfg.task]}
 
 
-def evaluate(policy, frame_stack: int, env_cfg: dcs.EnvConfig, dcfg, out: str | None = None,
+def evaluate(policy, frame_stack: int, env_cfg: env_config.EnvConfig, dcfg, out: str | None = None,
              progress: bool = True) -> dict:
+    from data_pipeline import vec_env  # the simulator: imported only to evaluate
     seeds = [dcfg.eval.seed + i for i in range(dcfg.eval.episodes)]
     returns = vec_env.run_episodes(policy, env_cfg, seeds, frame_stack, dcfg.eval.workers,
                                    dcfg.eval.max_steps or None, progress=progress)
