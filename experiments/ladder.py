@@ -21,8 +21,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from configs import ladder as ladder_config
-from experiments import cost, ladder_report, parallel, runtime
-from experiments import datasets
+from experiments import cost, datasets, ladder_report, ladder_runs, parallel, runtime
 from lam_jax.training import run_dir
 
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
@@ -50,7 +49,7 @@ def main(argv):
         return _report_from_results()
     meter = cost.Meter()
     dataset = datasets.require_eval_split(datasets.dataset_path(_DATASET.value, _COLLECT.value), "the ladder")
-    all_rungs, overrides = ladder_report.rungs(_VARIANT.value), parallel.overrides_of("lam")
+    all_rungs, overrides = ladder_runs.rungs(_VARIANT.value), parallel.overrides_of("lam")
     clean_rungs = _CLEAN_RUNGS.value or ladder_config.get_config(_VARIANT.value).clean_rungs
     chosen = [r for r in all_rungs if not _RUNGS.value or r.name in _RUNGS.value]
     if _RUNGS.value and len(chosen) != len(_RUNGS.value):
@@ -70,16 +69,16 @@ def main(argv):
     if _BUDGET_RUNGS.value:
         conditions.append(("budget", dataset, os.path.join(_OUT.value, "budget"),
                            [r for r in all_rungs if r.name in _BUDGET_RUNGS.value],
-                           [*overrides, *ladder_report.budget_overrides(steps)], budget_seeds))
-    jobs = {(condition, rung.name, seed): ladder_report.rung_job(rung, seed, data, _VARIANT.value, out, extra)
+                           [*overrides, *ladder_runs.budget_overrides(steps)], budget_seeds))
+    jobs = {(condition, rung.name, seed): ladder_runs.rung_job(rung, seed, data, _VARIANT.value, out, extra)
             for condition, data, out, rungs, extra, runs_seeds in conditions for rung in rungs for seed in runs_seeds}
     to_train = sum(job.read() is None for job in jobs.values())
     reports = parallel.execute(list(jobs.values()), _WORKERS.value, os.path.join(_OUT.value, "logs"))
     results = {condition: {} for condition, *_ in conditions}
     for ((condition, rung, seed), job), pretrained in zip(jobs.items(), reports):
-        r = ladder_report.rung_result(pretrained, job.workdir)
+        r = ladder_runs.rung_result(pretrained, job.workdir)
         if condition == "budget":
-            r = {str(s): ladder_report.budget_point(job.workdir, s) for s in steps}
+            r = {str(s): ladder_runs.budget_point(job.workdir, s) for s in steps}
         results[condition].setdefault(rung, {})[str(seed)] = r
     command = "python -m experiments.ladder " + " ".join(sys.argv[1:])
     run_dir.write_json(os.path.join(_OUT.value, "results.json"), {
@@ -99,7 +98,7 @@ def _report_from_results() -> None:
     """The report of an earlier ladder, from what its results.json keeps (e.g. after the report's
     statistics changed, on a machine without its runs)."""
     saved = run_dir.read_json(os.path.join(_OUT.value, "results.json"))
-    chosen = [ladder_report.Rung(name, r["label"], r["method"], tuple(r["overrides"]))
+    chosen = [ladder_runs.Rung(name, r["label"], r["method"], tuple(r["overrides"]))
               for name, r in saved["rungs"].items()]
     notes = ["How the `small` regime was chosen, and what else was tried: `reports/ladder/regime_search.md`.",
              cost.line(cost.read(_OUT.value))]

@@ -26,7 +26,7 @@ from ml_collections import config_flags
 
 from configs import collect as collect_configs
 from configs import main as main_config
-from experiments import datasets, ladder_report, main_report, parallel, runtime
+from experiments import datasets, ladder_runs, main_report, parallel, runtime
 from lam_jax.data.episodes import DatasetEpisodes
 from lam_jax.stages import downstream, pipeline
 from lam_jax.training import run_dir
@@ -81,7 +81,7 @@ def _downstream_set(config) -> tuple:
 
 def _run(config, data: dict, train, env_cfg, dcfg) -> dict:
     """Every run (reused where finished) and the random policy, as summaries.json keeps them."""
-    rung = next(r for r in ladder_report.rungs(_VARIANT.value) if r.name == config.rung)
+    rung = next(r for r in ladder_runs.rungs(_VARIANT.value) if r.name == config.rung)
     lam_set = (*rung.overrides, *config.lam_budget, *parallel.overrides_of("lam"))
     down_set, seeds, k = _downstream_set(config), [int(s) for s in _SEEDS.value], _LABELED.value
     ceiling = max(map(int, train.dataset.metadata["labeled_subsets"]))  # every training trajectory at `small`

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from experiments import ladder_report, regime_trend
+from experiments import ladder_runs, regime_trend
 from lam_jax.evaluation import report
 from lam_jax.training import run_dir
 
@@ -52,7 +52,7 @@ def _data_size_section(arms: list[Arm], rows: list, labels: dict, results: dict)
 def write_report(out: str, results: dict, arms: list[Arm], baseline: tuple, dataset: str, command: str,
                  trend: tuple = ((), 0)) -> str:
     """trend: (points, step) of experiments.regime_trend.section."""
-    labels = {(a.name, r.name): f"{a.name}: {r.label}" for a in arms for r in ladder_report.rungs(a.variant)}
+    labels = {(a.name, r.name): f"{a.name}: {r.label}" for a in arms for r in ladder_runs.rungs(a.variant)}
     rows = [(a.name, rung) for a in arms for rung in a.rungs]
     values = lambda key, arm, rung: [s[key] for s in results[arm][rung].values()]  # noqa: E731
     ridge = {row: report.summarize(values("ridge_probe_mse", *row)) for row in rows}

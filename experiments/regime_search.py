@@ -16,8 +16,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from configs import common, regime_search as search_config
-from experiments import ladder_report, parallel, regime_report, regime_trend, runtime
-from experiments import datasets
+from experiments import datasets, ladder_runs, parallel, regime_report, regime_trend, runtime
 from lam_jax.training import run_dir
 
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
@@ -46,16 +45,16 @@ def main(argv):
                 own_data[arm.collect] = datasets.require_eval_split(datasets.dataset_path(
                     "", common.override(copy.deepcopy(_COLLECT.value), arm.collect)), f"arm {arm.name}")
             data = own_data[arm.collect]
-        by_name = {r.name: r for r in ladder_report.rungs(arm.variant)}
+        by_name = {r.name: r for r in ladder_runs.rungs(arm.variant)}
         for rung in arm.rungs:
             for seed in seeds:
-                jobs[(arm.name, rung, seed)] = ladder_report.rung_job(
+                jobs[(arm.name, rung, seed)] = ladder_runs.rung_job(
                     by_name[rung], seed, data, arm.variant, os.path.join(_OUT.value, arm.name),
                     (*arm.overrides, *parallel.overrides_of("lam")))
     reports = parallel.execute(list(jobs.values()), _WORKERS.value, os.path.join(_OUT.value, "logs"))
     results = {}
     for ((arm, rung, seed), job), pretrained in zip(jobs.items(), reports):
-        results.setdefault(arm, {}).setdefault(rung, {})[str(seed)] = ladder_report.rung_result(pretrained, job.workdir)
+        results.setdefault(arm, {}).setdefault(rung, {})[str(seed)] = ladder_runs.rung_result(pretrained, job.workdir)
     trend = [t for t in cfg.trend if all(row[0] in results for row in t[1:3])]
     regime_trend.step_probes(results, trend, cfg.trend_step)
     command = "python -m experiments.regime_search " + " ".join(sys.argv[1:])

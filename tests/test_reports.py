@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from experiments import fig9a_report, ladder_report, main_report
+from experiments import fig9a_report, ladder_report, ladder_runs, main_report
 from lam_jax import methods
 from lam_jax.evaluation import report
 from lam_jax.training import run_dir
@@ -102,10 +102,10 @@ def test_experiment_configs_list_their_runs_and_budgets_at_small_only():
     from configs import fig9a, main
     assert main.get_config("small").lam_budget == ("num_steps=1500", "warmup_steps=450")
     assert main.get_config("smoke").lam_budget == () and fig9a.get_config("paper").lam_budget == ()
-    rungs = {r.name: r for r in ladder_report.rungs("paper")}
+    rungs = {r.name: r for r in ladder_runs.rungs("paper")}
     assert rungs["latent"].overrides == ("model.latent_dim=8192", "max_offset=10")
     assert rungs["supervision"].method == "laom_labels"
-    assert ladder_report.rungs("small")[2].overrides == ("model.latent_dim=1024", "max_offset=10")
+    assert ladder_runs.rungs("small")[2].overrides == ("model.latent_dim=1024", "max_offset=10")
     fdm = methods.lam_config("laom", "small", overrides=rungs["latent_fdm"].overrides).model  # every key exists
     assert (fdm.latent_dim, fdm.augment, fdm.encoder_norm_out) == (8192, False, True)
     assert (main.get_config("small").rung, main.get_config("small").clean_preset) == ("lapo", "vanilla")
@@ -117,7 +117,7 @@ def _ladder_runs(online, ridge):
 
 
 def test_ladder_report_compares_the_conditions_with_ratio_intervals(tmp_path):
-    rungs = [r for r in ladder_report.rungs("small") if r.name in ("lapo", "augment")]
+    rungs = [r for r in ladder_runs.rungs("small") if r.name in ("lapo", "augment")]
     with_ = {"lapo": _ladder_runs([20.0, 22.0, 24.0], [18.0, 19.0, 20.0]),
              "augment": _ladder_runs([30.0, 31.0, 32.0], [28.0, 28.0, 28.0])}
     without = {"lapo": _ladder_runs([4.0, 5.0, 6.0], [2.0, 2.5, 3.0]),
@@ -158,7 +158,7 @@ def test_ratio_interval_is_welch_on_log_values():
 
 
 def test_ladder_report_has_the_budget_curve(tmp_path):
-    rungs = [r for r in ladder_report.rungs("small") if r.name in ("lapo", "augment")]
+    rungs = [r for r in ladder_runs.rungs("small") if r.name in ("lapo", "augment")]
     results = {r.name: _ladder_runs([20.0, 22.0, 24.0], [18.0, 19.0, 20.0]) for r in rungs}
     point = lambda o, h: {"online_probe_mse": o, "ridge_probe_mse": h}  # noqa: E731
     budget = {"lapo": {str(s): {"1000": point(30.0 + s, 25.0), "3000": point(25.0, 22.0 + s)} for s in range(3)},
@@ -173,7 +173,7 @@ def test_ladder_report_has_the_budget_curve(tmp_path):
     assert "| + augmentations (LAOM) minus LAPO (k=1, latent 128) (means) | +2.00 | -1.00 |" in text
     assert "| + augmentations (LAOM) minus LAPO (k=1, latent 128) (means) | +1.00 | -3.00 |" in text
     assert (tmp_path / "ladder_budget.png").stat().st_size > 1000
-    assert ladder_report.budget_overrides([1000, 3000, 10000]) == ("num_steps=10000", "save_every=1000",
+    assert ladder_runs.budget_overrides([1000, 3000, 10000]) == ("num_steps=10000", "save_every=1000",
                                                                    "keep_every=1000", "log_every=100")
 
 
