@@ -25,7 +25,7 @@ SIDES = (("reference", "fp32"), ("ours", "fp32"), ("reference", "bf16"), ("ours"
 def sizes(method: str) -> dict:
     """Our ``paper`` model sizes, handed to the reference's classes."""
     sys.path.insert(0, ROOT)
-    from lam_jax import methods
+    from configs import methods
     m = methods.lam_config(method, "paper").model
     return dict(channels=list(m.encoder_channels), encoder_scale=int(m.encoder_scale), latent_dim=m.latent_dim,
                 act_head_dim=m.get("act_head_dim", 0), obs_head_dim=m.get("obs_head_dim", 0),

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 from device_check import measure_steps  # noqa: E402  (compile, cost analysis and timing, shared)
 
-from lam_jax import methods  # noqa: E402
+from configs import methods  # noqa: E402
 from lam_jax.data.episodes import synthetic_episodes  # noqa: E402
 from lam_jax.devices import hardware  # noqa: E402
 

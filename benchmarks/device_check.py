@@ -63,7 +63,7 @@ class PooledEpisodes:
 
 
 def _config(method: str, smoke: bool, overrides=()):
-    from lam_jax import methods
+    from configs import methods
     if smoke:
         return methods.lam_config(method, "smoke", overrides=["num_steps=100", *overrides])
     batch = ["batch_size=512", "labeled_batch_size=128", "model.dtype=bfloat16"]
@@ -210,7 +210,7 @@ def part_numerics_run(smoke: bool) -> dict:
     import jax
     import numpy as np
 
-    from lam_jax import methods
+    from configs import methods
     from lam_jax.data.episodes import synthetic_episodes
     from lam_jax.training import train_lam
     episodes = synthetic_episodes(8, 60, image_size=32, seed=0)

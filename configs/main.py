@@ -11,7 +11,7 @@ def get_config(arg=None):
     c = ml_collections.ConfigDict()
     # The premise (Fig. 6, first rung): LAPO trained on the collection with the paper's distractors
     # and on the same collection without them (this preset), same seeds and budget.
-    c.method, c.rung = "lapo", "lapo"  # a method of lam_jax.methods, a rung of configs/ladder.py
+    c.method, c.rung = "lapo", "lapo"  # a method of configs.methods, a rung of configs/ladder.py
     c.clean_preset = "vanilla"
     # Downstream runs on the data without distractors, where LAPO's latents carry the action (held-out
     # probe 2.40 at 3000 updates, reports/ladder): BC on those latents with the action decoder on k

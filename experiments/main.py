@@ -24,11 +24,10 @@ import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
-from configs import collect as collect_configs
-from configs import main as main_config
-from experiments import datasets, ladder_runs, main_report, parallel, runtime
+from configs import collect as collect_configs, main as main_config
+from experiments import datasets, ladder_runs, main_report, parallel, pipeline_run, runtime
 from lam_jax.data.episodes import DatasetEpisodes
-from lam_jax.stages import downstream, pipeline
+from lam_jax.stages import downstream
 from lam_jax.training import run_dir
 
 _SEEDS = flags.DEFINE_list("seeds", "0,1,2", "seeds")
@@ -54,7 +53,7 @@ def main(argv):
     data = saved["datasets"] if saved else _datasets(config)
     down_data = data[config.downstream_condition]
     train = DatasetEpisodes(down_data, "train")
-    dcfg = pipeline.downstream_config(pipeline.PipelineRun("bc", down_data, _LABELED.value, 0, _VARIANT.value,
+    dcfg = pipeline_run.downstream_config(pipeline_run.PipelineRun("bc", down_data, _LABELED.value, 0, _VARIANT.value,
                                                            downstream_overrides=_downstream_set(config)))
     env_cfg = downstream.eval_env(train.dataset.metadata, dcfg)
     if saved:
@@ -87,7 +86,7 @@ def _run(config, data: dict, train, env_cfg, dcfg) -> dict:
     ceiling = max(map(int, train.dataset.metadata["labeled_subsets"]))  # every training trajectory at `small`
     folder = lambda cond: os.path.join(_OUT.value, f"{cond}_distractors")  # noqa: E731
     # The downstream condition's LAMs are its pipelines' own; the other condition trains LAMs alone.
-    pipes = [pipeline.PipelineRun(method, data[config.downstream_condition], labeled, seed, _VARIANT.value,
+    pipes = [pipeline_run.PipelineRun(method, data[config.downstream_condition], labeled, seed, _VARIANT.value,
                                   folder(config.downstream_condition), overrides, down_set)
              for method, labeled, overrides in ((config.method, k, lam_set), ("bc", ceiling, ()))
              for seed in seeds]

@@ -21,9 +21,9 @@ from typing import Callable
 from absl import flags
 from ml_collections import config_flags
 
-from configs import common, downstream as downstream_configs
-from lam_jax import methods
-from lam_jax.stages import pipeline, pretrain
+from configs import common, downstream as downstream_configs, methods
+from experiments import pipeline_run
+from lam_jax.stages import pretrain
 
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
@@ -77,13 +77,13 @@ def pretrain_job(method: str, variant: str, overrides, workdir: str, dataset: st
     return Job(args, lambda: pretrain.finished(cfg), workdir)
 
 
-def pipeline_job(pipe: pipeline.PipelineRun) -> Job:
+def pipeline_job(pipe: pipeline_run.PipelineRun) -> Job:
     """One method's whole pipeline; its result is summary.json."""
     args = ["-m", "experiments.pipeline", f"--method={pipe.method}", f"--dataset={pipe.dataset}",
             f"--labeled={pipe.labeled}", f"--seed={pipe.seed}", f"--variant={pipe.variant}", f"--out={pipe.out}"]
     args += [f"--lam.{x}" for x in pipe.lam_overrides] + [f"--downstream.{x}" for x in pipe.downstream_overrides]
     args += [f"--eval_split={pipe.eval_split}"] if pipe.eval_split else []
-    return Job(args, lambda: pipeline.finished(pipe), pipe.folder)
+    return Job(args, lambda: pipeline_run.finished(pipe), pipe.folder)
 
 
 def execute(jobs: list[Job], workers: int, log_dir: str) -> list[dict]:

@@ -12,10 +12,8 @@ import json
 from absl import flags
 from ml_collections import config_flags
 
-from experiments import parallel, runtime
-from lam_jax import methods
-from experiments import datasets
-from lam_jax.stages import pipeline
+from configs import methods
+from experiments import datasets, parallel, pipeline_run, runtime
 
 _METHOD = flags.DEFINE_enum("method", None, list(methods.METHODS), "method")
 _LABELED = flags.DEFINE_integer("labeled", 4, "labeled trajectories k")
@@ -33,10 +31,10 @@ flags.mark_flag_as_required("method")
 
 def main(argv):
     del argv
-    pipe = pipeline.PipelineRun(_METHOD.value, datasets.dataset_path(_DATASET.value, _COLLECT.value), _LABELED.value,
+    pipe = pipeline_run.PipelineRun(_METHOD.value, datasets.dataset_path(_DATASET.value, _COLLECT.value), _LABELED.value,
                                 _SEED.value, _VARIANT.value, _OUT.value, parallel.overrides_of("lam"),
                                 parallel.overrides_of("downstream"), _EVAL_SPLIT.value)
-    result = pipeline.run(pipe)
+    result = pipeline_run.run(pipe)
     print(json.dumps({"method": result["method"], "labeled": result["labeled"], "seed": result["seed"],
                       "normalized_return": result["eval"]["normalized_return"],
                       "expert_normalized_return": result["eval"]["expert_normalized_return"]}, indent=1))

@@ -12,10 +12,8 @@ import sys
 from absl import flags
 from ml_collections import config_flags
 
-from lam_jax import methods
-from experiments import parallel, runtime, sweep_report
-from experiments import datasets
-from lam_jax.stages import pipeline
+from configs import methods
+from experiments import datasets, parallel, pipeline_run, runtime, sweep_report
 from lam_jax.training import run_dir
 
 _METHODS = flags.DEFINE_list("methods", "lapo,laom,laom_labels,idm,bc", "methods")
@@ -36,7 +34,7 @@ def main(argv):
         methods.check(m)
     dataset = datasets.dataset_path(_DATASET.value, _COLLECT.value)
     grid = list(itertools.product(_METHODS.value, [int(k) for k in _LABELED.value], [int(s) for s in _SEEDS.value]))
-    pipes = [pipeline.PipelineRun(method, dataset, k, seed, _VARIANT.value, _OUT.value, parallel.overrides_of("lam"),
+    pipes = [pipeline_run.PipelineRun(method, dataset, k, seed, _VARIANT.value, _OUT.value, parallel.overrides_of("lam"),
                                   parallel.overrides_of("downstream")) for method, k, seed in grid]
     summaries = parallel.execute([parallel.pipeline_job(pipe) for pipe in pipes], _WORKERS.value,
                                  os.path.join(_OUT.value, "logs"))

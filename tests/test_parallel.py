@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from experiments import parallel
-from lam_jax import methods
+from configs import methods
 
 
 def test_jobs_run_side_by_side_single_threaded_and_failures_are_reported(tmp_path):

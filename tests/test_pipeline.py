@@ -7,16 +7,17 @@ import pytest
 from configs import common, downstream as downstream_configs
 from data_pipeline import rlds_dataset
 from data_pipeline.make_dataset import build_dataset
+from experiments import pipeline_run
 from lam_jax.data import sampling
 from lam_jax.devices import sharding
-from lam_jax.stages import downstream, pipeline
+from lam_jax.stages import downstream
 from lam_jax.training import checkpoint
 
 
 def test_pipeline_runs_every_stage_and_resumes(collect_config, tmp_path, monkeypatch):
     dataset = build_dataset(collect_config)
     lam_set = ("num_steps=4", "log_every=2", "save_every=2")
-    pipes = [pipeline.PipelineRun(m, dataset, 2, 0, "smoke", str(tmp_path / "out"), lam_set)
+    pipes = [pipeline_run.PipelineRun(m, dataset, 2, 0, "smoke", str(tmp_path / "out"), lam_set)
              for m in ("laom_labels", "bc")]
     # Stages hand on in memory: one dataset handle per pipeline, no checkpoint read back, and each of
     # the training split, the LAM's labeled batch and the decoder's labeled data decoded once, when
@@ -30,7 +31,7 @@ def test_pipeline_runs_every_stage_and_resumes(collect_config, tmp_path, monkeyp
     monkeypatch.setattr(checkpoint.Checkpointer, "restore", lambda self, *a: restored.append(a) or restore(self, *a))
     for pipe in pipes:
         opened.clear(), decoded.clear()
-        s = pipeline.run(pipe, progress=False)
+        s = pipeline_run.run(pipe, progress=False)
         assert len(opened) == 1 and restored == [], (pipe.method, opened, restored)
         rows = len(sampling.episode_rows(pipe.train.num_episodes, sharding.make_mesh(0)))
         assert decoded.count("train") <= 3 * rows, (pipe.method, decoded.count("train"))
@@ -53,7 +54,7 @@ def test_pipeline_runs_every_stage_and_resumes(collect_config, tmp_path, monkeyp
     # A second run finds the summary and trains nothing.
     path = tmp_path / "out" / "cheetah-run" / "bc" / "k2_s0" / "summary.json"
     mtime = os.path.getmtime(path)
-    pipeline.run(pipes[1], progress=False)
+    pipeline_run.run(pipes[1], progress=False)
     assert os.path.getmtime(path) == mtime
 
 
@@ -70,7 +71,7 @@ def test_downstream_errors_are_clear(tmp_path):
     with pytest.raises(ValueError, match="unknown variant"):
         downstream_configs.get_config("giant")
     with pytest.raises(ValueError, match="unknown method"):
-        pipeline.run(pipeline.PipelineRun("vqvae", "", 2))
+        pipeline_run.run(pipeline_run.PipelineRun("vqvae", "", 2))
 
 
 def test_policy_is_evaluated_in_float32_whatever_it_trained_in(tmp_path, monkeypatch):

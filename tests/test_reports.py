@@ -6,7 +6,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from experiments import fig9a_report, ladder_report, ladder_runs, main_report
-from lam_jax import methods
+from configs import methods
 from lam_jax.evaluation import report
 from lam_jax.training import run_dir
 

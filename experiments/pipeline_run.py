@@ -11,8 +11,7 @@ import dataclasses
 import functools
 import os
 
-from configs import common, downstream as downstream_configs
-from lam_jax import methods
+from configs import common, downstream as downstream_configs, methods
 from lam_jax.data.episodes import DatasetEpisodes
 from lam_jax.stages import downstream, pretrain
 from lam_jax.training import restore, run_dir
