@@ -24,7 +24,7 @@ from lam_jax.models.policy_nets import ActionDecoder, Actor
 from lam_jax.training import metrics, optim, run_dir
 from lam_jax.training.checkpoint import require_checkpoint, restore_state
 from lam_jax.training.restore import check_frames, load_lam
-from lam_jax.training.supervised import check_settings, fit
+from lam_jax.training.supervised import FitSettings, check_settings, fit
 
 
 def eval_env(metadata: dict, dcfg) -> env_config.EnvConfig:
@@ -51,14 +51,14 @@ def steps(stage_cfg, source) -> int:
     return stage_cfg.num_steps
 
 
-def _fit_kwargs(dcfg, stage_cfg, source, frame_stack, workdir, desc, extra: dict):
+def _fit_settings(dcfg, stage_cfg, source, frame_stack: int, desc: str, extra: dict) -> FitSettings:
     config = {"stage": desc, "variant": dcfg.variant, "dtype": dcfg.dtype, "seed": dcfg.seed, desc: stage_cfg.to_dict(),
               "dataset": os.path.abspath(source.path) if hasattr(source, "path") else "", **extra}
-    return dict(num_steps=steps(stage_cfg, source), batch_size=stage_cfg.batch_size, seed=dcfg.seed,
-                learning_rate=stage_cfg.learning_rate, warmup_steps=stage_cfg.get("warmup_steps", 0),
-                frame_stack=frame_stack, workdir=workdir, config=config, log_every=dcfg.log_every,
-                save_every=dcfg.save_every, num_devices=dcfg.num_devices, desc=desc,
-                weight_decay=stage_cfg.get("weight_decay", 0.0), log_cfg=metrics.log_settings(dcfg))
+    return FitSettings(num_steps=steps(stage_cfg, source), batch_size=stage_cfg.batch_size, seed=dcfg.seed,
+                       learning_rate=stage_cfg.learning_rate, warmup_steps=stage_cfg.get("warmup_steps", 0),
+                       frame_stack=frame_stack, log_every=dcfg.log_every, save_every=dcfg.save_every,
+                       num_devices=dcfg.num_devices, desc=desc, weight_decay=stage_cfg.get("weight_decay", 0.0),
+                       config=config, log=metrics.log_settings(dcfg))
 
 
 def _actor(arch: dict) -> Actor:
@@ -103,8 +103,8 @@ def train_bc(dcfg, lam_dir: str, train, workdir: str, lam=None) -> Actor:
     obs = jax.ShapeDtypeStruct((1, size, size, 3 * frame_stack), np.uint8)
     out_dim = jax.eval_shape(latent, frozen, {"obs": obs, "next": obs}).shape[-1]
     actor = _new_actor(dcfg, workdir, frame_stack, out_dim, "bc", train.image_size)
-    return fit(actor, train, inputs=lambda f, b: b["obs"], targets=latent, frozen=frozen,
-               **_fit_kwargs(dcfg, dcfg.bc, train, frame_stack, workdir, "bc", {"lam": os.path.abspath(lam_dir)}))
+    settings = _fit_settings(dcfg, dcfg.bc, train, frame_stack, "bc", {"lam": os.path.abspath(lam_dir)})
+    return fit(actor, train, settings, inputs=lambda f, b: b["obs"], targets=latent, frozen=frozen, workdir=workdir)
 
 
 def load_fitted(workdir: str, module: nnx.Module) -> nnx.Module:
@@ -137,9 +137,10 @@ def train_decoder(dcfg, actor_dir: str, labeled, workdir: str, actor: Actor | No
             "hidden_dim": dcfg.decoder.hidden_dim, "dtype": dcfg.dtype, "seed": dcfg.seed}
     run_dir.write_json(os.path.join(workdir, "spec.json"), arch)
     decoder = _decoder(arch)
-    return fit(decoder, labeled, inputs=lambda f, b: nnx.merge(graphdef, f)(b["obs"]), targets=lambda f, b: b["action"],
-               frozen=frozen, **_fit_kwargs(dcfg, dcfg.decoder, labeled, actor_arch["frame_stack"], workdir,
-                                            "decoder", {"actor": os.path.abspath(actor_dir)}))
+    settings = _fit_settings(dcfg, dcfg.decoder, labeled, actor_arch["frame_stack"], "decoder",
+                             {"actor": os.path.abspath(actor_dir)})
+    return fit(decoder, labeled, settings, inputs=lambda f, b: nnx.merge(graphdef, f)(b["obs"]),
+               targets=lambda f, b: b["action"], frozen=frozen, workdir=workdir)
 
 
 def _decoder(arch: dict) -> ActionDecoder:
@@ -150,8 +151,9 @@ def _decoder(arch: dict) -> ActionDecoder:
 def train_bc_scratch(dcfg, labeled, workdir: str, frame_stack: int = 3) -> Actor:
     _check_stage(dcfg.bc_scratch, labeled, "bc_scratch")
     actor = _new_actor(dcfg, workdir, frame_stack, labeled.action_dim, "bc_scratch", labeled.image_size)
-    return fit(actor, labeled, inputs=lambda f, b: b["obs"], targets=lambda f, b: b["action"],
-               **_fit_kwargs(dcfg, dcfg.bc_scratch, labeled, frame_stack, workdir, "bc_scratch", {}))
+    settings = _fit_settings(dcfg, dcfg.bc_scratch, labeled, frame_stack, "bc_scratch", {})
+    return fit(actor, labeled, settings, inputs=lambda f, b: b["obs"], targets=lambda f, b: b["action"],
+               workdir=workdir)
 
 
 def load_policy(actor_dir: str, decoder_dir: str | None = None, actor: Actor | None = None,
