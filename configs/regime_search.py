@@ -10,6 +10,7 @@ from configs import common, laom_labels
 
 N128 = ("num_train=128", "suffix=n128")  # --collect.num_train=128 --collect.suffix=n128
 PX64 = ("env.image_size=64",)  # --collect.env.image_size=64
+CLEAN = ("env.preset=vanilla",)  # --collect.env.preset=vanilla: the same collection without distractors
 
 
 def rule(num_steps: int = 3000, image_size: int = 32, encoder_scale: float = 0.5) -> tuple:
@@ -48,6 +49,9 @@ def get_config(arg=None):
         ("mini_10k", "mini, 10k updates", "mini", ("augment", "supervision"), rule(num_steps=10_000)),
         ("lapo_64px", "small at 64 px: LAPO", "small", ("lapo",), (), PX64),
         ("mini_64px", "mini at 64 px", "mini", ("augment",), rule(image_size=64), PX64),
+        # Without distractors: does the miniature's LAOM learn the action where nothing distracts it?
+        ("lapo_clean", "small without distractors: LAPO", "small", ("lapo",), (), CLEAN),
+        ("mini_clean", "mini without distractors", "mini", ("augment",), (), CLEAN),
     ]
     # The gap's trend (experiments/regime_trend.py): LAPO and LAOM rows at other data and resolution,
     # the first the reference setting; each row also probed at its kept checkpoint of trend_step.

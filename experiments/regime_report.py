@@ -19,13 +19,19 @@ class Arm:
     overrides: tuple
     collect: tuple = ()  # overrides of the collect config: this arm's own dataset
 
+    @property
+    def clean(self) -> bool:
+        """Run on the collection without distractors."""
+        return "env.preset=vanilla" in self.collect
+
 
 def _settings(workdir: str) -> str:
     """What the rule or the overrides set, read from the run's own config."""
     c = run_dir.read_json(os.path.join(workdir, "config.json"))
     m = c["model"]
     views = m.get("augment_views", "independent")
-    aug = f"x{m.get('augment_scale', 1.0):g}" + ("" if views == "independent" else f", {views}") if m["augment"] else "off"
+    aug = (f"x{m.get('augment_scale', 1.0):g}" + ("" if views == "independent" else f", {views}")
+           if m["augment"] else "off")
     head = f"{m['act_head_dim']}" if m["name"] == "laom" else "-"
     tau = f"{m['ema_tau']:g}" if m["name"] == "laom" else "-"
     return f"{m['latent_dim']} / {head} / {tau} / {aug}"
@@ -35,8 +41,8 @@ def _data_size_section(arms: list[Arm], rows: list, labels: dict, results: dict)
     """Rows run on more data (an arm with collect overrides) beside the same rung, variant and
     overrides on the default data: held-out means and their ratio (Welch interval on logs)."""
     default = {(a.variant, a.overrides, rung): a.name for a in arms if not a.collect for rung in a.rungs}
-    pairs = [((default[(a.variant, a.overrides, rung)], rung), (a.name, rung), a.collect) for a in arms if a.collect
-             for rung in a.rungs if (a.variant, a.overrides, rung) in default]
+    pairs = [((default[(a.variant, a.overrides, rung)], rung), (a.name, rung), a.collect) for a in arms
+             if a.collect and not a.clean for rung in a.rungs if (a.variant, a.overrides, rung) in default]
     if not pairs:
         return []
     held_out = lambda arm, rung: [s["ridge_probe_mse"] for s in results[arm][rung].values()]  # noqa: E731
@@ -49,11 +55,45 @@ def _data_size_section(arms: list[Arm], rows: list, labels: dict, results: dict)
     return lines
 
 
+def _clean_section(arms: list[Arm], labels: dict, results: dict) -> list[str]:
+    """Rows run without distractors: their probes, the same row with distractors beside (ratio with /
+    without, Welch interval on logs), and each LAOM row against LAPO within that condition."""
+    clean = [(a, rung) for a in arms if a.clean for rung in a.rungs]
+    if not clean:
+        return []
+    values = lambda key, arm, rung: [s[key] for s in results[arm][rung].values()]  # noqa: E731
+    default = {(a.variant, a.overrides, rung): a.name for a in arms if not a.collect for rung in a.rungs}
+    lines = ["", "## Without distractors", "",
+             "The same rows on the collection without distractors (`--collect.env.preset=vanilla`, same seeds and "
+             "sizes). With / without: ratio of geometric means of the held-out probe, 95% Welch interval on logs.",
+             "", "| row | seeds | held-out ridge | online | held-out with distractors | with / without |",
+             "|---|---|---|---|---|---|"]
+    for a, rung in clean:
+        ridge = values("ridge_probe_mse", a.name, rung)
+        with_arm = default.get((a.variant, a.overrides, rung))
+        with_ = values("ridge_probe_mse", with_arm, rung) if with_arm in results else []
+        lines.append(f"| {labels[(a.name, rung)]} | {len(ridge)} | {report.fmt(report.summarize(ridge), 2)} | "
+                     f"{report.fmt(report.summarize(values('online_probe_mse', a.name, rung)), 2)} | "
+                     f"{report.fmt(report.summarize(with_), 2)} | "
+                     f"{report.fmt_ratio(report.ratio_interval(with_, ridge))} |")
+    lapo = next(((a.name, r) for a, r in clean if r == "lapo"), None)
+    laom = [(a.name, r) for a, r in clean if r != "lapo"]
+    if lapo:
+        lines += ["", "Without distractors, against LAPO (held-out ridge probe):"]
+        for row in laom:
+            a, b = report.summarize(values("ridge_probe_mse", *row)), report.summarize(values("ridge_probe_mse", *lapo))
+            verdict = ("better, separated" if a["n"] >= 3 and b["n"] >= 3 and a["high"] < b["low"] else
+                       "worse, separated" if report.separated(a, b) else "within noise")
+            ratio = report.ratio_interval(values("ridge_probe_mse", *row), values("ridge_probe_mse", *lapo))
+            lines.append(f"- {labels[row]} / {labels[lapo]} = {report.fmt_ratio(ratio)}: {verdict}.")
+    return lines
+
+
 def write_report(out: str, results: dict, arms: list[Arm], baseline: tuple, dataset: str, command: str,
                  trend: tuple = ((), 0)) -> str:
     """trend: (points, step) of experiments.regime_trend.section."""
     labels = {(a.name, r.name): f"{a.name}: {r.label}" for a in arms for r in ladder_runs.rungs(a.variant)}
-    rows = [(a.name, rung) for a in arms for rung in a.rungs]
+    rows = [(a.name, rung) for a in arms if not a.clean for rung in a.rungs]  # the rows with distractors
     values = lambda key, arm, rung: [s[key] for s in results[arm][rung].values()]  # noqa: E731
     ridge = {row: report.summarize(values("ridge_probe_mse", *row)) for row in rows}
     online = {row: report.summarize(values("online_probe_mse", *row)) for row in rows}
@@ -79,7 +119,8 @@ def write_report(out: str, results: dict, arms: list[Arm], baseline: tuple, data
             ratio = report.fmt_ratio(report.ratio_interval(values("ridge_probe_mse", *row),
                                                            values("ridge_probe_mse", *baseline)))
             verdict = ("fewer than 3 seeds" if min(r["n"], base["n"]) < 3 else "better, separated"
-                       if r["high"] < base["low"] else "worse, separated" if r["low"] > base["high"] else "within noise")
+                       if r["high"] < base["low"] else "worse, separated" if r["low"] > base["high"]
+                       else "within noise")
         lines.append(f"| {labels[row]} | {_settings(first['workdir'])} | {r['n']} | {report.fmt(r, 2)} | "
                      f"{report.fmt_range(r, 2)} | {report.fmt(o, 2)} | {ratio} | {verdict} |")
     better = [labels[row] for row in rows if row != baseline and base and min(ridge[row]["n"], base["n"]) >= 3
@@ -88,6 +129,7 @@ def write_report(out: str, results: dict, arms: list[Arm], baseline: tuple, data
         "better than the baseline LAPO with separated intervals: " + "; ".join(better) + "." if better else
         "no row is better than the baseline LAPO with separated intervals.")]
     lines += _data_size_section(arms, rows, labels, results)
+    lines += _clean_section(arms, labels, results)
     if trend[0]:
         first = next(iter(results[baseline[0]][baseline[1]].values()))
         lines += regime_trend.section(out, results, trend[0], trend[1], first["num_steps"])

@@ -234,6 +234,37 @@ def test_regime_search_report_compares_each_row_with_lapo(tmp_path):
     assert (tmp_path / "regime_search.png").stat().st_size > 1000
 
 
+def test_regime_search_report_keeps_the_rows_without_distractors_apart(tmp_path):
+    from experiments import regime_report
+    clean = ("env.preset=vanilla",)
+    arms = [regime_report.Arm("lapo", "LAPO", "small", ("lapo",), ()),
+            regime_report.Arm("mini", "the miniature", "mini", ("augment",), ()),
+            regime_report.Arm("lapo_clean", "LAPO, clean", "small", ("lapo",), (), clean),
+            regime_report.Arm("mini_clean", "the miniature, clean", "mini", ("augment",), (), clean)]
+    values = {("lapo", "lapo"): [22.0, 24.0, 26.0], ("mini", "augment"): [28.0, 30.0, 32.0],
+              ("lapo_clean", "lapo"): [2.0, 2.2, 2.4], ("mini_clean", "augment"): [8.0, 9.0, 10.0]}
+    results = {}
+    for (arm, rung), ridge in values.items():
+        for seed, v in enumerate(ridge):
+            workdir = tmp_path / arm / rung / f"seed{seed}"
+            model = {"name": "lapo" if rung == "lapo" else "laom", "latent_dim": 171, "act_head_dim": 171,
+                     "ema_tau": 0.0322, "augment": rung != "lapo"}
+            run_dir.write_json(str(workdir / "config.json"), {"model": model})
+            results.setdefault(arm, {}).setdefault(rung, {})[str(seed)] = {
+                "ridge_probe_mse": v, "online_probe_mse": v + 1, "ridge_chance_mse": 35.0, "workdir": str(workdir)}
+    text = open(regime_report.write_report(str(tmp_path), results, arms, ("lapo", "lapo"), "data/x",
+                                           "python -m experiments.regime_search")).read()
+    main_table = text.split("## Without distractors")[0]
+    assert "lapo_clean" not in main_table.split("Arms:")[0]  # clean rows never count as a regime with distractors
+    assert "no row is better than the baseline LAPO with separated intervals." in text
+    assert "More data" not in text  # a clean arm is not "more data"
+    ratio = report.fmt_ratio(report.ratio_interval([28.0, 30.0, 32.0], [8.0, 9.0, 10.0]))
+    assert f"| mini_clean: + augmentations (LAOM) | 3 | 9.00 ± 2.48 | 10.00 ± 2.48 | 30.00 ± 4.97 | {ratio} |" in text
+    laom_vs_lapo = report.fmt_ratio(report.ratio_interval([8.0, 9.0, 10.0], [2.0, 2.2, 2.4]))
+    assert (f"- mini_clean: + augmentations (LAOM) / lapo_clean: LAPO (k=1, latent 128) = {laom_vs_lapo}: "
+            "worse, separated.") in text
+
+
 def test_regime_trend_projects_where_the_gap_closes(tmp_path):
     """A planted LAOM that closes on a flat LAPO with updates, and no change with data."""
     from experiments import regime_trend
