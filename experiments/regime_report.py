@@ -130,8 +130,9 @@ def write_report(out: str, results: dict, arms: list[Arm], baseline: tuple, data
         "no row is better than the baseline LAPO with separated intervals.")]
     lines += _data_size_section(arms, rows, labels, results)
     lines += _clean_section(arms, labels, results)
-    if trend[0]:
-        first = next(iter(results[baseline[0]][baseline[1]].values()))
+    if trend[0]:  # the updates of the rows' last step (the baseline's, or any row's when it was not run)
+        anchor = baseline if baseline in ridge else rows[0]
+        first = next(iter(results[anchor[0]][anchor[1]].values()))
         lines += regime_trend.section(out, results, trend[0], trend[1], first["num_steps"])
     lines += ["", "Arms:", ""] + [f"- `{a.name}` ({a.variant}"
                                  + "".join(f", `{x}`" for x in a.overrides)

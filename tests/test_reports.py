@@ -263,6 +263,15 @@ def test_regime_search_report_keeps_the_rows_without_distractors_apart(tmp_path)
     laom_vs_lapo = report.fmt_ratio(report.ratio_interval([8.0, 9.0, 10.0], [2.0, 2.2, 2.4]))
     assert (f"- mini_clean: + augmentations (LAOM) / lapo_clean: LAPO (k=1, latent 128) = {laom_vs_lapo}: "
             "worse, separated.") in text
+    # a search of some arms only, the baseline not among them, still writes its report and trend
+    for arm, rung in (("mini", "augment"), ("mini_clean", "augment")):
+        for seed in results[arm][rung].values():
+            seed.update(num_steps=3000, ridge_probe_mse_at={"2000": seed["ridge_probe_mse"] + 1})
+    trend = ([("clean vs not", ("mini_clean", "augment"), ("mini", "augment"), 32, 32)], 2000)
+    some = {k: v for k, v in results.items() if k != "lapo"}
+    text = open(regime_report.write_report(str(tmp_path), some, arms[1:], ("lapo", "lapo"), "data/x", "cmd",
+                                           trend)).read()
+    assert "| mini: + augmentations (LAOM) |" in text and "clean vs not" in text
 
 
 def test_regime_trend_projects_where_the_gap_closes(tmp_path):
