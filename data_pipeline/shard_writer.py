@@ -27,6 +27,7 @@ import traceback
 
 from tqdm.auto import tqdm
 
+from data_pipeline import quiet
 from lam_jax.training.run_dir import LOCK_FILE, write_json
 
 SHARD_BYTES = 1 << 28  # raw bytes of examples per shard: 250 shards for the 61 GB split, enough to share among writers
@@ -177,6 +178,7 @@ def _die_with_parent() -> None:
 
 def _worker(index, folder, dataset_name, make_features, jobs, source, messages) -> None:
     _die_with_parent()
+    quiet.worker()
     try:
         features = make_features()
         for p, s in jobs:

@@ -11,10 +11,12 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from data_pipeline import dcs
+from data_pipeline import env_config, quiet
 
 
-def _worker(conn, env_cfg: dcs.EnvConfig):
+def _worker(conn, env_cfg: env_config.EnvConfig):
+    quiet.worker()
+    from data_pipeline import dcs  # the simulator, after the worker is set up
     env = None
     try:
         while True:
@@ -44,7 +46,7 @@ def _recv(conn):
     return msg
 
 
-def run_episodes(policy: Callable[[np.ndarray], np.ndarray], env_cfg: dcs.EnvConfig, seeds, frame_stack: int,
+def run_episodes(policy: Callable[[np.ndarray], np.ndarray], env_cfg: env_config.EnvConfig, seeds, frame_stack: int,
                  num_workers: int = 2, max_steps: int | None = None, progress: bool = True) -> list[float]:
     """Returns each seed's episode return. ``policy`` maps uint8 [N, H, W, 3*S] stacks to [N, A] actions."""
     env_cfg.validate()

@@ -18,7 +18,8 @@ import os
 import sys
 import threading
 import traceback
-import warnings
+
+from data_pipeline import quiet
 
 
 def run(main) -> None:
@@ -32,9 +33,7 @@ def setup() -> None:
     """Environment variables, log levels, the compile cache and the error hooks (idempotent)."""
     if not os.environ.get("LAM_JAX_VERBOSE"):
         _quiet()
-    absl = logging.getLogger("absl")
-    if not any(isinstance(f, _DropKnownNoise) for f in absl.filters):
-        absl.addFilter(_DropKnownNoise())
+    quiet.silence_known_noise()  # as in the worker processes data_pipeline starts
     os.environ.setdefault("MUJOCO_GL", "egl")  # dm_control picks its GL backend when it is imported
     # JAX takes 75% of an accelerator's memory by default; the paper's regime keeps a 61.5 GB dataset
     # in device memory beside training, which an 80 GB card holds only with more.
@@ -49,27 +48,10 @@ def setup() -> None:
 def _quiet() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow, if TFDS finds one
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    warnings.filterwarnings("ignore", message=".*Gym has been unmaintained.*")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
     for name in ("absl", "orbax", "jax._src.distributed", "tensorflow_datasets"):
         logging.getLogger(name).setLevel(logging.WARNING)
     from absl import logging as absl_logging
     absl_logging.set_verbosity(absl_logging.WARNING)
-    try:  # gym (imported by distracting_control) prints an "unmaintained" notice from this table at import
-        import gym_notices.notices as gym_notices
-        gym_notices.notices.clear()
-    except ImportError:
-        pass
-
-
-class _DropKnownNoise(logging.Filter):
-    """Warnings that say nothing to our users: dm_control's models use MuJoCo's deprecated
-    'settotalmass' (one per environment); TFDS announces every custom builder configuration."""
-
-    KNOWN = ("settotalmass", "Using custom data configuration")
-
-    def filter(self, record):
-        return not any(k in record.getMessage() for k in self.KNOWN)
 
 
 def _compile_cache() -> None:

@@ -118,6 +118,20 @@ def test_interrupted_collection_resumes_without_loss_or_duplicates(collect_confi
     np.testing.assert_array_equal(ds.episode("train", 3)["action"], last["action"])
 
 
+def test_collection_and_its_workers_print_no_known_noise(tmp_path):
+    """Neither the entry point nor the spawned collection and writer workers show gym's import notice
+    or dm_control's 'settotalmass' warning (LAM_JAX_VERBOSE unset)."""
+    env = {k: v for k, v in os.environ.items() if k != "LAM_JAX_VERBOSE"}
+    out = subprocess.run([sys.executable, "-m", "experiments.collect_dataset", "--config=configs/collect.py:smoke",
+                          "--config.num_train=2", "--config.num_eval=1", "--config.num_steps=20",
+                          "--config.num_workers=2", f"--config.data_dir={tmp_path}"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "dataset:" in out.stdout
+    for noise in ("Gym has been unmaintained", "settotalmass", "DeprecationWarning"):
+        assert noise not in out.stderr, (noise, out.stderr[-2000:])
+
+
 def test_resume_under_other_settings_is_refused(collect_config):
     build_dataset(collect_config)  # leaves no staging behind
     staging = os.path.join(collect_config.data_dir, "staging", dataset_name(collect_config))
