@@ -38,11 +38,12 @@ def _settings(workdir: str) -> str:
 
 
 def _data_size_section(arms: list[Arm], rows: list, labels: dict, results: dict) -> list[str]:
-    """Rows run on more data (an arm with collect overrides) beside the same rung, variant and
+    """Rows run on more trajectories (an arm collecting another num_train) beside the same rung, variant and
     overrides on the default data: held-out means and their ratio (Welch interval on logs)."""
     default = {(a.variant, a.overrides, rung): a.name for a in arms if not a.collect for rung in a.rungs}
-    pairs = [((default[(a.variant, a.overrides, rung)], rung), (a.name, rung), a.collect) for a in arms
-             if a.collect and not a.clean for rung in a.rungs if (a.variant, a.overrides, rung) in default]
+    more = [a for a in arms if any(x.startswith("num_train=") for x in a.collect)]  # not another resolution
+    pairs = [((default[(a.variant, a.overrides, rung)], rung), (a.name, rung), a.collect) for a in more
+             for rung in a.rungs if (a.variant, a.overrides, rung) in default]
     if not pairs:
         return []
     held_out = lambda arm, rung: [s["ridge_probe_mse"] for s in results[arm][rung].values()]  # noqa: E731
