@@ -258,6 +258,8 @@ def test_regime_search_report_keeps_the_rows_without_distractors_apart(tmp_path)
     assert "lapo_clean" not in main_table.split("Arms:")[0]  # clean rows never count as a regime with distractors
     assert "no row is better than the baseline LAPO with separated intervals." in text
     assert "More data" not in text  # a clean arm is not "more data"
+    px64 = regime_report.Arm("lapo_64px", "LAPO at 64 px", "small", ("lapo",), (), ("env.image_size=64",))
+    assert regime_report._data_size_section(arms[:1] + [px64], [], {}, results) == []  # nor another resolution
     ratio = report.fmt_ratio(report.ratio_interval([28.0, 30.0, 32.0], [8.0, 9.0, 10.0]))
     assert f"| mini_clean: + augmentations (LAOM) | 3 | 9.00 ± 2.48 | 10.00 ± 2.48 | 30.00 ± 4.97 | {ratio} |" in text
     laom_vs_lapo = report.fmt_ratio(report.ratio_interval([8.0, 9.0, 10.0], [2.0, 2.2, 2.4]))
