@@ -200,6 +200,20 @@ def test_an_experiments_cost_counts_only_invocations_that_trained(tmp_path):
     assert cost.line(None) == ""
 
 
+def _regime_runs(tmp_path, values: dict, **model) -> dict:
+    """{(arm, rung): held-out per seed} -> the search's results, each run's config.json written."""
+    results = {}
+    for (arm, rung), ridge in values.items():
+        for seed, v in enumerate(ridge):
+            workdir = tmp_path / arm / rung / f"seed{seed}"
+            spec = {"name": "lapo" if rung == "lapo" else "laom", "latent_dim": 171, "act_head_dim": 171,
+                    "ema_tau": 0.0322, "augment": rung != "lapo", **model}
+            run_dir.write_json(str(workdir / "config.json"), {"model": spec})
+            results.setdefault(arm, {}).setdefault(rung, {})[str(seed)] = {
+                "ridge_probe_mse": v, "online_probe_mse": v + 1, "ridge_chance_mse": 35.0, "workdir": str(workdir)}
+    return results
+
+
 def test_regime_search_report_compares_each_row_with_lapo(tmp_path):
     from experiments import regime_report
     arms = [regime_report.Arm("lapo", "LAPO", "small", ("lapo",), ()),
@@ -208,15 +222,7 @@ def test_regime_search_report_compares_each_row_with_lapo(tmp_path):
                               ("num_train=128",))]
     values = {("lapo", "lapo"): [22.0, 24.0, 26.0], ("mini", "augment"): [10.0, 11.0, 12.0],
               ("mini", "supervision"): [20.0, 25.0, 30.0], ("mini_n128", "augment"): [5.0, 5.5, 6.0]}
-    results = {}
-    for (arm, rung), ridge in values.items():
-        for seed, v in enumerate(ridge):
-            workdir = tmp_path / arm / rung / f"seed{seed}"
-            model = {"name": "lapo" if rung == "lapo" else "laom", "latent_dim": 171, "act_head_dim": 171,
-                     "ema_tau": 0.0322, "augment": rung != "lapo", "augment_scale": 0.5}
-            run_dir.write_json(str(workdir / "config.json"), {"model": model})
-            results.setdefault(arm, {}).setdefault(rung, {})[str(seed)] = {
-                "ridge_probe_mse": v, "online_probe_mse": v + 1, "ridge_chance_mse": 35.0, "workdir": str(workdir)}
+    results = _regime_runs(tmp_path, values, augment_scale=0.5)
     text = open(regime_report.write_report(str(tmp_path), results, arms, ("lapo", "lapo"), "data/x",
                                            "python -m experiments.regime_search --seeds=0,1,2")).read()
     rows = {line.split(" | ")[0][2:]: line for line in text.splitlines() if line.startswith("| ") and " | 3 | " in line}
@@ -243,15 +249,7 @@ def test_regime_search_report_keeps_the_rows_without_distractors_apart(tmp_path)
             regime_report.Arm("mini_clean", "the miniature, clean", "mini", ("augment",), (), clean)]
     values = {("lapo", "lapo"): [22.0, 24.0, 26.0], ("mini", "augment"): [28.0, 30.0, 32.0],
               ("lapo_clean", "lapo"): [2.0, 2.2, 2.4], ("mini_clean", "augment"): [8.0, 9.0, 10.0]}
-    results = {}
-    for (arm, rung), ridge in values.items():
-        for seed, v in enumerate(ridge):
-            workdir = tmp_path / arm / rung / f"seed{seed}"
-            model = {"name": "lapo" if rung == "lapo" else "laom", "latent_dim": 171, "act_head_dim": 171,
-                     "ema_tau": 0.0322, "augment": rung != "lapo"}
-            run_dir.write_json(str(workdir / "config.json"), {"model": model})
-            results.setdefault(arm, {}).setdefault(rung, {})[str(seed)] = {
-                "ridge_probe_mse": v, "online_probe_mse": v + 1, "ridge_chance_mse": 35.0, "workdir": str(workdir)}
+    results = _regime_runs(tmp_path, values)
     text = open(regime_report.write_report(str(tmp_path), results, arms, ("lapo", "lapo"), "data/x",
                                            "python -m experiments.regime_search")).read()
     main_table = text.split("## Without distractors")[0]
