@@ -137,7 +137,7 @@ def collect_split(env_cfg: env_config.EnvConfig, split: str, num_episodes: int, 
             bar.update(1)
     else:
         # spawn: GL contexts and MuJoCo state must not be shared through fork.
-        with mp.get_context("spawn").Pool(min(num_workers, max(len(jobs), 1)), quiet.worker) as pool:
+        with mp.get_context("spawn").Pool(min(num_workers, max(len(jobs), 1)), quiet.silence_known_noise) as pool:
             for _, ret in pool.imap_unordered(_collect_one, jobs):
                 returns.append(ret)
                 bar.set_postfix(last_return=f"{ret:.1f}")

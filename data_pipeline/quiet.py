@@ -19,7 +19,8 @@ class DropKnownNoise(logging.Filter):
 
 
 def silence_known_noise() -> None:
-    """absl's known warnings dropped and gym's import notice emptied, before the simulator is imported."""
+    """absl's known warnings dropped and gym's import notice emptied, before the simulator is imported:
+    the first call of every worker process (a spawned pool's initializer, a Process target's first line)."""
     absl = logging.getLogger("absl")
     if not any(isinstance(f, DropKnownNoise) for f in absl.filters):
         absl.addFilter(DropKnownNoise())
@@ -32,8 +33,3 @@ def silence_known_noise() -> None:
         gym_notices.notices.clear()
     except ImportError:
         pass
-
-
-def worker() -> None:
-    """The start of every worker process (a spawned pool's initializer, a Process target's first line)."""
-    silence_known_noise()

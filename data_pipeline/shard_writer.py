@@ -178,7 +178,7 @@ def _die_with_parent() -> None:
 
 def _worker(index, folder, dataset_name, make_features, jobs, source, messages) -> None:
     _die_with_parent()
-    quiet.worker()
+    quiet.silence_known_noise()
     try:
         features = make_features()
         for p, s in jobs:

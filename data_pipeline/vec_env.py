@@ -15,7 +15,7 @@ from data_pipeline import env_config, quiet
 
 
 def _worker(conn, env_cfg: env_config.EnvConfig):
-    quiet.worker()
+    quiet.silence_known_noise()
     from data_pipeline import dcs  # the simulator, after the worker is set up
     env = None
     try:

@@ -86,17 +86,16 @@ def _run(config, data: dict, train, env_cfg, dcfg) -> dict:
     ceiling = max(map(int, train.dataset.metadata["labeled_subsets"]))  # every training trajectory at `small`
     folder = lambda cond: os.path.join(_OUT.value, f"{cond}_distractors")  # noqa: E731
     # The downstream condition's LAMs are its pipelines' own; the other condition trains LAMs alone.
-    pipes = [pipeline_run.PipelineRun(method, data[config.downstream_condition], labeled, seed, _VARIANT.value,
-                                  folder(config.downstream_condition), overrides, down_set)
-             for method, labeled, overrides in ((config.method, k, lam_set), ("bc", ceiling, ()))
-             for seed in seeds]
-    other = next(c for c in CONDITIONS if c != config.downstream_condition)
+    down, other = config.downstream_condition, next(c for c in CONDITIONS if c != config.downstream_condition)
+    pipe = lambda method, labeled, seed, overrides: parallel.pipeline_job(pipeline_run.PipelineRun(  # noqa: E731
+        method, data[down], labeled, seed, _VARIANT.value, folder(down), overrides, down_set))
+    lam_pipes = [pipe(config.method, k, seed, lam_set) for seed in seeds]
     lams = [parallel.pretrain_job(config.method, _VARIANT.value, [*lam_set, f"seed={seed}",
                                                                    f"data.labeled_trajectories={k}"],
                                   os.path.join(folder(other), config.method, f"seed{seed}"), data[other])
             for seed in seeds]
-    jobs = [parallel.pipeline_job(p) for p in pipes[:len(seeds)]] + lams + [parallel.pipeline_job(p)
-                                                                             for p in pipes[len(seeds):]]
+    bc_pipes = [pipe("bc", ceiling, seed, ()) for seed in seeds]
+    jobs = [*lam_pipes, *lams, *bc_pipes]
     # Costliest first (a LAM and every downstream stage, then a LAM, then BC alone), so that the cheapest
     # runs fill the end of the job; the random policy's episodes run beside them.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -107,10 +106,10 @@ def _run(config, data: dict, train, env_cfg, dcfg) -> dict:
         random_returns = random_done.result()
     n = len(seeds)
     lam_runs, lam_only, bc_runs = done[:n], done[n:2 * n], done[2 * n:]
-    premise = {config.downstream_condition: [main_report.lam_result(s["lam"], s["seed"]) for s in lam_runs],
+    premise = {down: [main_report.lam_result(s["lam"], s["seed"]) for s in lam_runs],
                other: [main_report.lam_result(r, seed) for r, seed in zip(lam_only, seeds)]}
     return {"datasets": data, "method": config.method, "rung": config.rung, "labeled": k, "ceiling_labeled": ceiling,
-            "downstream_condition": config.downstream_condition, "premise": premise,
+            "downstream_condition": down, "premise": premise,
             "runs": [*lam_runs, *bc_runs], "random_policy_returns": random_returns}
 
 

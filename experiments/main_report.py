@@ -61,7 +61,8 @@ def write(out: str, results: dict, env_cfg, bc_steps: int | None = None) -> tupl
                for m in (method, "bc")}
     random = report.summarize(np.asarray(results["random_policy_returns"]) / norm["paper"])
     lam_label, bc_label = f"BC on {name}'s latent actions", f"BC on the true actions of {ceiling} trajectories"
-    paper = PAPER_FIG6.get(results.get("rung", method)), PAPER_FIG6_CLEAN.get(results.get("rung", method))
+    rung = results.get("rung", method)
+    paper = PAPER_FIG6.get(rung), PAPER_FIG6_CLEAN.get(rung)
     paper_ratio = f"{paper[0] / paper[1]:.2f}x ({paper[0]} / {paper[1]})" if all(paper) else "-"
     within = ratios["online"].get("n", 0) >= 2 and all(paper) and ratios["online"]["low"] <= paper[0] / paper[1] \
         <= ratios["online"]["high"]

@@ -56,6 +56,14 @@ def _data_size_section(arms: list[Arm], rows: list, labels: dict, results: dict)
     return lines
 
 
+def _verdict(r: dict, base: dict) -> str:
+    """A row's held-out probe against LAPO's: better or worse when the 3-seed t-intervals separate."""
+    if min(r["n"], base["n"]) < 3:
+        return "fewer than 3 seeds"
+    return "better, separated" if r["high"] < base["low"] else "worse, separated" if r["low"] > base["high"] \
+        else "within noise"
+
+
 def _clean_section(arms: list[Arm], labels: dict, results: dict) -> list[str]:
     """Rows run without distractors: their probes, the same row with distractors beside (ratio with /
     without, Welch interval on logs), and each LAOM row against LAPO within that condition."""
@@ -81,12 +89,12 @@ def _clean_section(arms: list[Arm], labels: dict, results: dict) -> list[str]:
     laom = [(a.name, r) for a, r in clean if r != "lapo"]
     if lapo:
         lines += ["", "Without distractors, against LAPO (held-out ridge probe):"]
+        base = values("ridge_probe_mse", *lapo)
         for row in laom:
-            a, b = report.summarize(values("ridge_probe_mse", *row)), report.summarize(values("ridge_probe_mse", *lapo))
-            verdict = ("better, separated" if a["n"] >= 3 and b["n"] >= 3 and a["high"] < b["low"] else
-                       "worse, separated" if report.separated(a, b) else "within noise")
-            ratio = report.ratio_interval(values("ridge_probe_mse", *row), values("ridge_probe_mse", *lapo))
-            lines.append(f"- {labels[row]} / {labels[lapo]} = {report.fmt_ratio(ratio)}: {verdict}.")
+            ridge = values("ridge_probe_mse", *row)
+            verdict = _verdict(report.summarize(ridge), report.summarize(base))
+            lines.append(f"- {labels[row]} / {labels[lapo]} = {report.fmt_ratio(report.ratio_interval(ridge, base))}: "
+                         f"{verdict}.")
     return lines
 
 
@@ -119,9 +127,7 @@ def write_report(out: str, results: dict, arms: list[Arm], baseline: tuple, data
         else:
             ratio = report.fmt_ratio(report.ratio_interval(values("ridge_probe_mse", *row),
                                                            values("ridge_probe_mse", *baseline)))
-            verdict = ("fewer than 3 seeds" if min(r["n"], base["n"]) < 3 else "better, separated"
-                       if r["high"] < base["low"] else "worse, separated" if r["low"] > base["high"]
-                       else "within noise")
+            verdict = _verdict(r, base)
         lines.append(f"| {labels[row]} | {_settings(first['workdir'])} | {r['n']} | {report.fmt(r, 2)} | "
                      f"{report.fmt_range(r, 2)} | {report.fmt(o, 2)} | {ratio} | {verdict} |")
     better = [labels[row] for row in rows if row != baseline and base and min(ridge[row]["n"], base["n"]) >= 3
